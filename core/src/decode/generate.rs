@@ -1,0 +1,140 @@
+//! Generating continuations for a batch of prompts: one prefill, then one token per step for every
+//! unfinished row; rows stop independently and finished rows leave the batch.
+
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::sampler::{SamplingConfig, log_prob, sample};
+use crate::error::{Error, Result};
+use crate::model::{CausalLm, KvCache};
+use crate::rng::Rng;
+use crate::text::Tokenizer;
+
+/// What to generate and when to stop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenerateConfig {
+    /// New tokens per row at most.
+    pub max_new_tokens: usize,
+    /// How each token is chosen.
+    pub sampling: SamplingConfig,
+    /// Ids that end a row (included in its output).
+    pub eos_token_ids: Vec<u32>,
+    /// Texts that end a row once they appear in its decoded output (needs a tokenizer).
+    pub stop_strings: Vec<String>,
+}
+
+/// Why a row stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    /// It produced an end-of-sequence id.
+    Eos,
+    /// Its text reached a stop string.
+    Stop,
+    /// It used `max_new_tokens`.
+    Length,
+}
+
+/// One row's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// The new token ids.
+    pub ids: Vec<u32>,
+    /// Log-probability of each new id under the model (before temperature).
+    pub logprobs: Vec<f32>,
+    /// Why the row stopped.
+    pub finish: FinishReason,
+}
+
+/// Reads a [rows, cols] tensor back to the host without blocking (safe in browsers).
+pub async fn read_rows(t: Tensor<2>) -> Result<Vec<f32>> {
+    let data = t.into_data_async().await.map_err(|e| Error::Readback(format!("{e:?}")))?;
+    data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
+}
+
+fn check_prompts(prompts: &[Vec<u32>], vocab: usize) -> Result<()> {
+    if prompts.is_empty() {
+        return Err(Error::invalid("prompts", "no prompt given"));
+    }
+    for (i, p) in prompts.iter().enumerate() {
+        if p.is_empty() {
+            return Err(Error::invalid("prompt", format!("prompt {i} is empty")));
+        }
+        if let Some(bad) = p.iter().find(|&&id| id as usize >= vocab) {
+            return Err(Error::invalid("token id", format!("prompt {i} has id {bad}, but the vocabulary has {vocab} ids")));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes continuations of `prompts` together. Left padding lines the prompts up for one prefill;
+/// each row draws from its own seeded stream, so its output does not depend on the batch it is in.
+pub async fn generate(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    config: &GenerateConfig,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<Vec<Generation>> {
+    let vocab = model.config.vocab_size;
+    check_prompts(prompts, vocab)?;
+    config.sampling.validate()?;
+    if !config.stop_strings.is_empty() && tokenizer.is_none() {
+        return Err(Error::invalid("stop_strings", "stop strings need a tokenizer"));
+    }
+    let device = model.device();
+    let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let pad: Vec<usize> = prompts.iter().map(|p| width - p.len()).collect();
+    let ids: Vec<i64> = prompts
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(0, width - p.len()).chain(p.iter().map(|&x| x as i64)))
+        .collect();
+    let mut cache = KvCache::new(model.config.num_hidden_layers, pad);
+    let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [prompts.len(), width]), &device);
+    let mut logits = read_rows(model.forward_cached(input, &mut cache)).await?;
+
+    let mut rngs: Vec<Rng> = (0..prompts.len()).map(|r| Rng::stream(config.sampling.seed, r as u64)).collect();
+    let mut out: Vec<Generation> = (0..prompts.len())
+        .map(|_| Generation { ids: Vec::new(), logprobs: Vec::new(), finish: FinishReason::Length })
+        .collect();
+    // `active[i]` is the original row index of the cache's row i.
+    let mut active: Vec<usize> = (0..prompts.len()).collect();
+    let longest_stop = config.stop_strings.iter().map(String::len).max().unwrap_or(0);
+    for step in 0..config.max_new_tokens {
+        let mut still = Vec::with_capacity(active.len());
+        let mut next = Vec::with_capacity(active.len());
+        for (i, &row) in active.iter().enumerate() {
+            let row_logits = &logits[i * vocab..(i + 1) * vocab];
+            let id = sample(row_logits, &config.sampling, &mut rngs[row]);
+            let g = &mut out[row];
+            g.ids.push(id as u32);
+            g.logprobs.push(log_prob(row_logits, id));
+            if config.eos_token_ids.contains(&(id as u32)) {
+                g.finish = FinishReason::Eos;
+            } else if longest_stop > 0 && hits_stop(tokenizer, &g.ids, &config.stop_strings, longest_stop)? {
+                g.finish = FinishReason::Stop;
+            } else {
+                still.push(i);
+                next.push(id as i64);
+            }
+        }
+        if still.is_empty() || step + 1 == config.max_new_tokens {
+            break;
+        }
+        if still.len() < active.len() {
+            cache = cache.select_rows(&still);
+            active = still.iter().map(|&i| active[i]).collect();
+        }
+        let input = Tensor::<2, Int>::from_data(TensorData::new(next, [active.len(), 1]), &device);
+        logits = read_rows(model.forward_cached(input, &mut cache)).await?;
+    }
+    Ok(out)
+}
+
+/// Whether the tail of `ids` decodes to text containing a stop string. Only the last few tokens are
+/// decoded: a stop string that appeared earlier would already have stopped the row.
+fn hits_stop(tokenizer: Option<&Tokenizer>, ids: &[u32], stops: &[String], longest: usize) -> Result<bool> {
+    let Some(tok) = tokenizer else { return Ok(false) };
+    let tail = &ids[ids.len().saturating_sub(longest + 2)..];
+    let text = tok.decode(tail)?;
+    Ok(stops.iter().any(|s| text.contains(s.as_str())))
+}

@@ -1,0 +1,7 @@
+//! Batched autoregressive decoding with a key/value cache.
+
+mod generate;
+mod sampler;
+
+pub use generate::{FinishReason, GenerateConfig, Generation, generate, read_rows};
+pub use sampler::{SamplingConfig, argmax, log_prob, sample};

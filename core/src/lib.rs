@@ -1,0 +1,15 @@
+//! stepgrpo core: a Step-GRPO trainer that runs on any burn device (wgpu or CPU).
+//!
+//! Data flows one way: prompts -> batched decoding with a key/value cache ([`decode`]) ->
+//! responses cut into semantic steps -> graded and rewarded -> GRPO update of the [`model`].
+
+pub mod decode;
+pub mod device;
+pub mod error;
+pub mod logprobs;
+pub mod model;
+pub mod pretrained;
+pub mod rng;
+pub mod text;
+
+pub use error::{Error, Result};

@@ -1,0 +1,159 @@
+//! Hugging Face checkpoint directories: load a [`CausalLm`] from one, write one back.
+
+use std::path::Path;
+
+use burn::module::Param;
+use burn::nn::{Embedding, Linear, RmsNorm};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::attention::Attention;
+use super::config::ModelConfig;
+use super::mlp::Mlp;
+use super::transformer::{CausalLm, DecoderLayer};
+use super::weights::{WeightFiles, to_safetensors};
+use crate::error::{Error, Result};
+
+/// Loads `config.json` and the safetensors weights of `dir` onto `device` (weights become f32).
+pub fn load(dir: &Path, device: &Device) -> Result<CausalLm> {
+    let config = ModelConfig::from_file(&dir.join("config.json"))?;
+    let mut files = WeightFiles::open(dir)?;
+    let model = build(&config, &mut files, device)?;
+    let leftovers = files.leftovers();
+    if !leftovers.is_empty() {
+        log::warn!("{}: ignoring {} unused tensors, e.g. `{}`", dir.display(), leftovers.len(), leftovers[0]);
+    }
+    Ok(model)
+}
+
+fn build(c: &ModelConfig, w: &mut WeightFiles, device: &Device) -> Result<CausalLm> {
+    let (h, hd) = (c.hidden_size, c.head_dim);
+    let tensor1 = |w: &mut WeightFiles, name: &str, n: usize| -> Result<Tensor<1>> {
+        Ok(Tensor::from_data(TensorData::new(w.take(name, &[n])?, [n]), device))
+    };
+    // HF stores [out, in]; burn's Linear multiplies by [in, out].
+    let linear = |w: &mut WeightFiles, name: &str, d_in: usize, d_out: usize, bias: bool| -> Result<Linear> {
+        let weight = w.take(&format!("{name}.weight"), &[d_out, d_in])?;
+        let weight = Tensor::<2>::from_data(TensorData::new(weight, [d_out, d_in]), device).transpose();
+        let bias = if bias { Some(Param::from_tensor(tensor1(w, &format!("{name}.bias"), d_out)?)) } else { None };
+        Ok(Linear { weight: Param::from_tensor(weight), bias })
+    };
+    let norm = |w: &mut WeightFiles, name: &str, n: usize| -> Result<RmsNorm> {
+        Ok(RmsNorm { gamma: Param::from_tensor(tensor1(w, &format!("{name}.weight"), n)?), epsilon: c.rms_norm_eps })
+    };
+    let embed = w.take("model.embed_tokens.weight", &[c.vocab_size, h])?;
+    let embed_tokens =
+        Embedding { weight: Param::from_tensor(Tensor::from_data(TensorData::new(embed, [c.vocab_size, h]), device)) };
+    let mut layers = Vec::with_capacity(c.num_hidden_layers);
+    for i in 0..c.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        let a = format!("{p}.self_attn");
+        let (q_out, kv_out) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
+        let self_attn = Attention {
+            q_proj: linear(w, &format!("{a}.q_proj"), h, q_out, c.qkv_bias)?,
+            k_proj: linear(w, &format!("{a}.k_proj"), h, kv_out, c.qkv_bias)?,
+            v_proj: linear(w, &format!("{a}.v_proj"), h, kv_out, c.qkv_bias)?,
+            o_proj: linear(w, &format!("{a}.o_proj"), q_out, h, c.o_bias)?,
+            q_norm: if c.qk_norm { Some(norm(w, &format!("{a}.q_norm"), hd)?) } else { None },
+            k_norm: if c.qk_norm { Some(norm(w, &format!("{a}.k_norm"), hd)?) } else { None },
+            num_heads: c.num_attention_heads,
+            num_kv_heads: c.num_key_value_heads,
+            head_dim: hd,
+        };
+        let m = format!("{p}.mlp");
+        let mlp = Mlp {
+            gate_proj: linear(w, &format!("{m}.gate_proj"), h, c.intermediate_size, c.mlp_bias)?,
+            up_proj: linear(w, &format!("{m}.up_proj"), h, c.intermediate_size, c.mlp_bias)?,
+            down_proj: linear(w, &format!("{m}.down_proj"), c.intermediate_size, h, c.mlp_bias)?,
+        };
+        layers.push(DecoderLayer {
+            input_layernorm: norm(w, &format!("{p}.input_layernorm"), h)?,
+            self_attn,
+            post_attention_layernorm: norm(w, &format!("{p}.post_attention_layernorm"), h)?,
+            mlp,
+        });
+    }
+    let final_norm = norm(w, "model.norm", h)?;
+    // Some tied checkpoints still store lm_head.weight; the embedding is the one that is used.
+    let lm_head = if c.tie_word_embeddings { None } else { Some(linear(w, "lm_head", h, c.vocab_size, false)?) };
+    if c.tie_word_embeddings && w.contains("lm_head.weight") {
+        w.take("lm_head.weight", &[c.vocab_size, h])?;
+    }
+    Ok(CausalLm::from_parts(c.clone(), embed_tokens, layers, final_norm, lm_head))
+}
+
+/// A parameter on its way out: matrices are transposed back to HF's [out, in]; vectors keep 1-D.
+enum Out {
+    Matrix(Tensor<2>),
+    Vector(Tensor<1>),
+}
+
+/// The model's weights under their Hugging Face names, as an f32 `model.safetensors` file.
+/// Reads back asynchronously, so it works in browsers too.
+pub async fn to_hf_safetensors(model: &CausalLm) -> Result<Vec<u8>> {
+    let lin = |l: &Linear| Out::Matrix(l.weight.val().transpose());
+    let vec = |p: &Param<Tensor<1>>| Out::Vector(p.val());
+    let mut params: Vec<(String, Out)> = vec![("model.embed_tokens.weight".into(), Out::Matrix(model.embed_tokens.weight.val()))];
+    for (i, layer) in model.layers.iter().enumerate() {
+        let p = format!("model.layers.{i}");
+        let a = &layer.self_attn;
+        let m = &layer.mlp;
+        let linears = [
+            ("self_attn.q_proj", &a.q_proj),
+            ("self_attn.k_proj", &a.k_proj),
+            ("self_attn.v_proj", &a.v_proj),
+            ("self_attn.o_proj", &a.o_proj),
+            ("mlp.gate_proj", &m.gate_proj),
+            ("mlp.up_proj", &m.up_proj),
+            ("mlp.down_proj", &m.down_proj),
+        ];
+        for (n, l) in linears {
+            params.push((format!("{p}.{n}.weight"), lin(l)));
+            if let Some(b) = &l.bias {
+                params.push((format!("{p}.{n}.bias"), vec(b)));
+            }
+        }
+        for (n, norm) in [("q_norm", &a.q_norm), ("k_norm", &a.k_norm)] {
+            if let Some(norm) = norm {
+                params.push((format!("{p}.self_attn.{n}.weight"), vec(&norm.gamma)));
+            }
+        }
+        params.push((format!("{p}.input_layernorm.weight"), vec(&layer.input_layernorm.gamma)));
+        params.push((format!("{p}.post_attention_layernorm.weight"), vec(&layer.post_attention_layernorm.gamma)));
+    }
+    params.push(("model.norm.weight".into(), vec(&model.norm.gamma)));
+    if let Some(head) = &model.lm_head {
+        params.push(("lm_head.weight".into(), lin(head)));
+    }
+    let mut out = Vec::with_capacity(params.len());
+    for (name, t) in params {
+        let data = match t {
+            Out::Matrix(t) => t.into_data_async().await,
+            Out::Vector(t) => t.into_data_async().await,
+        }
+        .map_err(|e| Error::Readback(format!("{name}: {e:?}")))?;
+        let shape = data.shape().to_vec();
+        let values = data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{name}: {e:?}")))?;
+        out.push((name, shape, values));
+    }
+    to_safetensors(&out)
+}
+
+/// Writes `config.json` and `model.safetensors` into `dir` (created if needed), each atomically
+/// (temp file + rename), so transformers can open the result.
+pub async fn save(model: &CausalLm, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let weights = to_hf_safetensors(model).await?;
+    let config = serde_json::to_vec_pretty(&model.config.to_hf_json()).expect("config serializes");
+    write_atomic(&dir.join("model.safetensors"), &weights)?;
+    write_atomic(&dir.join("config.json"), &config)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a half file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or_default()
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}

@@ -1,0 +1,57 @@
+//! A freshly initialised model (the built-in task trains one from scratch).
+
+use burn::module::Param;
+use burn::nn::{EmbeddingConfig, Initializer, LinearConfig, RmsNormConfig};
+use burn::tensor::Device;
+
+use super::attention::Attention;
+use super::config::ModelConfig;
+use super::mlp::Mlp;
+use super::transformer::{CausalLm, DecoderLayer};
+
+/// A model with GPT-2-style initialisation: normal(0, 0.02) weights, output projections scaled
+/// down by the depth so the residual stream starts small. Seed the device for reproducibility.
+pub fn init(config: &ModelConfig, device: &Device) -> CausalLm {
+    let std = 0.02;
+    let out_std = std / (2.0 * config.num_hidden_layers as f64).sqrt();
+    let linear = |d_in: usize, d_out: usize, bias: bool, std: f64| {
+        let mut l = LinearConfig::new(d_in, d_out)
+            .with_bias(bias)
+            .with_initializer(Initializer::Normal { mean: 0.0, std })
+            .init(device);
+        if let Some(b) = l.bias.take() {
+            l.bias = Some(Param::from_tensor(b.val().zeros_like()));
+        }
+        l
+    };
+    let norm = |n: usize| RmsNormConfig::new(n).with_epsilon(config.rms_norm_eps).init(device);
+    let (h, hd) = (config.hidden_size, config.head_dim);
+    let (q_out, kv_out) = (config.num_attention_heads * hd, config.num_key_value_heads * hd);
+    let layers = (0..config.num_hidden_layers)
+        .map(|_| DecoderLayer {
+            input_layernorm: norm(h),
+            self_attn: Attention {
+                q_proj: linear(h, q_out, config.qkv_bias, std),
+                k_proj: linear(h, kv_out, config.qkv_bias, std),
+                v_proj: linear(h, kv_out, config.qkv_bias, std),
+                o_proj: linear(q_out, h, config.o_bias, out_std),
+                q_norm: config.qk_norm.then(|| norm(hd)),
+                k_norm: config.qk_norm.then(|| norm(hd)),
+                num_heads: config.num_attention_heads,
+                num_kv_heads: config.num_key_value_heads,
+                head_dim: hd,
+            },
+            post_attention_layernorm: norm(h),
+            mlp: Mlp {
+                gate_proj: linear(h, config.intermediate_size, config.mlp_bias, std),
+                up_proj: linear(h, config.intermediate_size, config.mlp_bias, std),
+                down_proj: linear(config.intermediate_size, h, config.mlp_bias, out_std),
+            },
+        })
+        .collect();
+    let embed_tokens = EmbeddingConfig::new(config.vocab_size, h)
+        .with_initializer(Initializer::Normal { mean: 0.0, std })
+        .init(device);
+    let lm_head = (!config.tie_word_embeddings).then(|| linear(h, config.vocab_size, false, std));
+    CausalLm::from_parts(config.clone(), embed_tokens, layers, norm(h), lm_head)
+}

@@ -1,0 +1,131 @@
+//! The decoder-only transformer: embedding, decoder layers, final norm, language-model head.
+
+use burn::module::Module;
+use burn::nn::{Embedding, Linear, RmsNorm};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::attention::{Attention, AttentionContext};
+use super::cache::KvCache;
+use super::config::ModelConfig;
+use super::mlp::Mlp;
+use super::rope::Rope;
+
+/// Large negative additive mask value: finite so fully masked (padding) rows stay NaN-free.
+const MASKED: f32 = -1e9;
+
+/// One pre-norm decoder layer.
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    /// Norm before attention.
+    pub input_layernorm: RmsNorm,
+    /// Self-attention.
+    pub self_attn: Attention,
+    /// Norm before the MLP.
+    pub post_attention_layernorm: RmsNorm,
+    /// Feed-forward block.
+    pub mlp: Mlp,
+}
+
+impl DecoderLayer {
+    fn forward(&self, x: Tensor<3>, ctx: &AttentionContext, cache: Option<(&mut KvCache, usize)>) -> Tensor<3> {
+        let x = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), ctx, cache);
+        x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
+    }
+}
+
+/// A causal language model (Qwen3, Qwen2 or Llama family).
+#[derive(Module, Debug)]
+pub struct CausalLm {
+    /// Token embedding [vocab, hidden].
+    pub embed_tokens: Embedding,
+    /// Decoder layers.
+    pub layers: Vec<DecoderLayer>,
+    /// Final norm.
+    pub norm: RmsNorm,
+    /// Output projection; `None` when tied to the embedding.
+    pub lm_head: Option<Linear>,
+    /// Shape and family of the model.
+    #[module(skip)]
+    pub config: ModelConfig,
+    #[module(skip)]
+    rope: Rope,
+}
+
+impl CausalLm {
+    /// Assembles a model from its parts (see [`super::load`] and [`super::init`]).
+    pub fn from_parts(
+        config: ModelConfig,
+        embed_tokens: Embedding,
+        layers: Vec<DecoderLayer>,
+        norm: RmsNorm,
+        lm_head: Option<Linear>,
+    ) -> Self {
+        let rope = Rope::new(&config);
+        CausalLm { embed_tokens, layers, norm, lm_head, config, rope }
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        self.embed_tokens.weight.val().device()
+    }
+
+    fn head(&self, h: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
+            Some(head) => head.forward(h),
+            None => {
+                let [b, t, hidden] = h.dims();
+                let w = self.embed_tokens.weight.val();
+                h.reshape([b * t, hidden]).matmul(w.transpose()).reshape([b, t, self.config.vocab_size])
+            }
+        }
+    }
+
+    /// Logits [batch, time, vocab] for whole sequences (training and scoring): causal attention,
+    /// positions from 0, no cache. Right padding needs no mask: padded positions come last.
+    pub fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        let [b, t] = ids.dims();
+        let device = ids.device();
+        let positions = vec![(0..t).collect::<Vec<_>>(); b];
+        let (cos, sin) = self.rope.cos_sin(&positions, &device);
+        let ctx = AttentionContext { cos, sin, mask: attention_mask(&[0], 0, t, &device) };
+        let mut x = self.embed_tokens.forward(ids);
+        for layer in &self.layers {
+            x = layer.forward(x, &ctx, None);
+        }
+        self.head(self.norm.forward(x))
+    }
+
+    /// Feeds `ids` [batch, new] after what `cache` holds and returns the logits of the last new
+    /// position, [batch, vocab]. Row `b` skips its `cache.pad()[b]` left-padding positions.
+    pub fn forward_cached(&self, ids: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<2> {
+        let [b, t] = ids.dims();
+        let device = ids.device();
+        let past = cache.len();
+        let positions: Vec<Vec<usize>> = cache
+            .pad()
+            .iter()
+            .map(|&p| (past..past + t).map(|i| i.saturating_sub(p)).collect())
+            .collect();
+        let (cos, sin) = self.rope.cos_sin(&positions, &device);
+        let ctx = AttentionContext { cos, sin, mask: attention_mask(cache.pad(), past, t, &device) };
+        let mut x = self.embed_tokens.forward(ids);
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x, &ctx, Some((cache, i)));
+        }
+        cache.advance(t);
+        let last = x.narrow(1, t - 1, 1);
+        self.head(self.norm.forward(last)).reshape([b, self.config.vocab_size])
+    }
+}
+
+/// Additive mask [rows, 1, new, past + new]: query `i` of row `r` sees keys `pad[r]..=past + i`.
+fn attention_mask(pad: &[usize], past: usize, t: usize, device: &Device) -> Tensor<4> {
+    let keys = past + t;
+    let mut m = Vec::with_capacity(pad.len() * t * keys);
+    for &p in pad {
+        for i in 0..t {
+            m.extend((0..keys).map(|j| if j < p || j > past + i { MASKED } else { 0.0 }));
+        }
+    }
+    Tensor::from_data(TensorData::new(m, [pad.len(), 1, t, keys]), device)
+}

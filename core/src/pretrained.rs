@@ -1,0 +1,46 @@
+//! A model directory as transformers writes it: weights, config, tokenizer, generation config.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use crate::error::{Result, read_json};
+use crate::model::{self, CausalLm};
+use crate::text::Tokenizer;
+
+/// A loaded model directory.
+#[derive(Debug)]
+pub struct Pretrained {
+    /// The network.
+    pub model: CausalLm,
+    /// Its tokenizer, when the directory has a `tokenizer.json`.
+    pub tokenizer: Option<Tokenizer>,
+    /// Ids that end generation: config.json, generation_config.json and the tokenizer's EOS.
+    pub eos_token_ids: Vec<u32>,
+    /// Where it was loaded from.
+    pub dir: PathBuf,
+}
+
+impl Pretrained {
+    /// Loads everything in `dir` onto `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let model = model::load(dir, device)?;
+        let tokenizer = if dir.join("tokenizer.json").exists() { Some(Tokenizer::from_dir(dir)?) } else { None };
+        let mut eos_token_ids = model.config.eos_token_ids.clone();
+        let generation = dir.join("generation_config.json");
+        if generation.exists() {
+            let v: serde_json::Value = read_json(&generation)?;
+            match v.get("eos_token_id") {
+                Some(serde_json::Value::Number(n)) => eos_token_ids.extend(n.as_u64().map(|x| x as u32)),
+                Some(serde_json::Value::Array(a)) => eos_token_ids.extend(a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32)),
+                _ => {}
+            }
+        }
+        if let Some(tok) = &tokenizer {
+            eos_token_ids.extend_from_slice(tok.eos_token_ids());
+        }
+        eos_token_ids.sort_unstable();
+        eos_token_ids.dedup();
+        Ok(Pretrained { model, tokenizer, eos_token_ids, dir: dir.into() })
+    }
+}

@@ -1,0 +1,142 @@
+//! `stepgrpo bench`: prefill and decode throughput with the key/value cache, and one training step.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::Serialize;
+use stepgrpo_core::decode::{GenerateConfig, SamplingConfig, generate};
+use stepgrpo_core::logprobs::selective_log_softmax;
+use stepgrpo_core::model::{self, CausalLm};
+use stepgrpo_core::rng::Rng;
+
+use crate::DeviceArgs;
+
+/// Arguments of `stepgrpo bench`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Hugging Face model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Rows decoded together.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Prompt tokens per row.
+    #[arg(long, default_value_t = 128)]
+    prompt_len: usize,
+    /// New tokens per row.
+    #[arg(long, default_value_t = 128)]
+    new_tokens: usize,
+    /// Timed repetitions (the best is reported); one untimed warm-up run comes first.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+/// What `stepgrpo bench` measures.
+#[derive(Serialize, Debug)]
+struct Report {
+    device: String,
+    batch: usize,
+    prompt_len: usize,
+    new_tokens: usize,
+    /// Prompt tokens per second in the batched prefill.
+    prefill_tokens_per_s: f64,
+    /// Generated tokens per second (whole batch) after the prefill.
+    decode_tokens_per_s: f64,
+    /// Seconds for forward + backward + AdamW on a [batch, prompt_len + new_tokens] batch.
+    train_step_s: f64,
+}
+
+fn sync(device: &Device) -> anyhow::Result<()> {
+    device.sync().map_err(|e| anyhow::anyhow!("device sync failed: {e:?}"))
+}
+
+fn random_ids(rows: usize, len: usize, vocab: usize, seed: u64) -> Vec<Vec<u32>> {
+    let mut rng = Rng::new(seed);
+    (0..rows).map(|_| (0..len).map(|_| rng.below(vocab) as u32).collect()).collect()
+}
+
+/// Best-of-n seconds of `f`, after one warm-up call (shader compilation, allocation).
+fn best_of(n: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    f()?;
+    let mut best = f64::INFINITY;
+    for _ in 0..n.max(1) {
+        let t = Instant::now();
+        f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+fn train_step(model: CausalLm, ids: &[Vec<u32>], device: &Device) -> anyhow::Result<CausalLm> {
+    let (b, t) = (ids.len(), ids[0].len());
+    let flat: Vec<i64> = ids.iter().flatten().map(|&x| x as i64).collect();
+    let all = Tensor::<2, Int>::from_data(TensorData::new(flat, [b, t]), device);
+    let inputs = all.clone().narrow(1, 0, t - 1);
+    let targets = all.narrow(1, 1, t - 1);
+    let loss = selective_log_softmax(model.forward(inputs), targets).mean().neg();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    // PyTorch's AdamW defaults (burn's differ: eps 1e-5, weight decay 1e-4).
+    let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();
+    let model = optim.step(1e-4, model, grads);
+    sync(device)?;
+    Ok(model)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(args.batch > 0 && args.prompt_len > 0, "--batch and --prompt-len must be positive");
+    anyhow::ensure!(args.new_tokens >= 2, "--new-tokens must be at least 2 (one token is the prefill's)");
+    let selected = args.device.select();
+    let device = selected.device.clone();
+    let model = model::load(&args.model, &device)?;
+    let vocab = model.config.vocab_size;
+    let prompts = random_ids(args.batch, args.prompt_len, vocab, 1);
+    let run = |max_new_tokens: usize| -> anyhow::Result<()> {
+        let config = GenerateConfig {
+            max_new_tokens,
+            sampling: SamplingConfig::greedy(),
+            eos_token_ids: Vec::new(),
+            stop_strings: Vec::new(),
+        };
+        pollster::block_on(generate(&model, &prompts, &config, None))?;
+        Ok(())
+    };
+    // Prefill alone = generating one token; decode = the rest of a full generation.
+    let prefill_s = best_of(args.repeat, || run(1))?;
+    let full_s = best_of(args.repeat, || run(args.new_tokens))?;
+    let decode_s = (full_s - prefill_s).max(1e-9);
+
+    let train_device = device.clone().autodiff();
+    let mut train_model = model::load(&args.model, &train_device).context("loading the model for training")?;
+    let batch = random_ids(args.batch, args.prompt_len + args.new_tokens, vocab, 2);
+    let train_step_s = best_of(args.repeat, || {
+        train_model = train_step(train_model.clone(), &batch, &train_device)?;
+        Ok(())
+    })?;
+
+    let report = Report {
+        device: selected.description,
+        batch: args.batch,
+        prompt_len: args.prompt_len,
+        new_tokens: args.new_tokens,
+        prefill_tokens_per_s: (args.batch * args.prompt_len) as f64 / prefill_s,
+        decode_tokens_per_s: (args.batch * (args.new_tokens - 1)) as f64 / decode_s,
+        train_step_s,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("device            {}", report.device);
+        println!("prefill           {:.0} tokens/s", report.prefill_tokens_per_s);
+        println!("decode            {:.0} tokens/s", report.decode_tokens_per_s);
+        println!("training step     {:.3} s", report.train_step_s);
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! `stepgrpo`: train reasoning models to stop thinking once they are confident (Step-GRPO).
+
+mod bench;
+mod generate;
+mod tokenize;
+
+use clap::{Parser, Subcommand};
+use stepgrpo_core::device::{self, Backend, SelectedDevice};
+
+/// Step-GRPO trainer for reasoning language models, on any wgpu GPU or the CPU.
+#[derive(Parser)]
+#[command(name = "stepgrpo", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a continuation of a prompt with a key/value cache.
+    Generate(generate::Args),
+    /// Print the token ids of a text.
+    Tokenize(tokenize::Args),
+    /// Measure prefill and decode throughput and the time of one training step.
+    Bench(bench::Args),
+}
+
+/// The `--device` option shared by every command that runs a model.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// wgpu (any Vulkan/Metal/DX12 adapter; falls back to the CPU when none exists) or cpu.
+    #[arg(long, default_value = "wgpu")]
+    device: Backend,
+}
+
+impl DeviceArgs {
+    /// Starts the chosen device and says on stderr which one runs.
+    pub fn select(&self) -> SelectedDevice {
+        let selected = device::select(self.device);
+        log::info!("device: {}", selected.description);
+        selected
+    }
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,stepgrpo=info"))
+        .format_timestamp(None)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(args) => generate::run(args),
+        Command::Tokenize(args) => tokenize::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

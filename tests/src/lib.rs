@@ -1,0 +1,36 @@
+//! Shared helpers of the integration tests: fixture paths and the devices every test runs on.
+
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use stepgrpo_core::device::{self, Backend};
+
+/// `../shared/fixtures/<rel>` of the repository.
+pub fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures")).join(rel)
+}
+
+/// The CPU device and the wgpu device. The wgpu one must exist: on machines without a GPU,
+/// Mesa's lavapipe provides it (`apt-get install mesa-vulkan-drivers`), and CI installs it, so a
+/// missing adapter is a failure rather than a silent skip.
+pub fn devices() -> Vec<(&'static str, Device)> {
+    let wgpu = device::select(Backend::Wgpu);
+    assert_eq!(
+        wgpu.backend,
+        Backend::Wgpu,
+        "no wgpu adapter: install mesa-vulkan-drivers (lavapipe) to run the wgpu tests"
+    );
+    vec![("cpu", device::select(Backend::Cpu).device), ("wgpu", wgpu.device)]
+}
+
+/// Reads a JSON fixture.
+pub fn json(rel: &str) -> serde_json::Value {
+    let path = fixture(rel);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A JSON array of token ids.
+pub fn ids(v: &serde_json::Value) -> Vec<u32> {
+    serde_json::from_value(v.clone()).expect("a list of token ids")
+}
