@@ -6,6 +6,7 @@
 pub mod decode;
 pub mod device;
 pub mod error;
+pub mod grpo;
 pub mod logprobs;
 pub mod model;
 pub mod pretrained;

@@ -25,14 +25,17 @@ impl Pretrained {
     /// Loads everything in `dir` onto `device`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let model = model::load(dir, device)?;
-        let tokenizer = if dir.join("tokenizer.json").exists() { Some(Tokenizer::from_dir(dir)?) } else { None };
+        let tokenizer =
+            if dir.join("tokenizer.json").exists() { Some(Tokenizer::from_dir(dir)?) } else { None };
         let mut eos_token_ids = model.config.eos_token_ids.clone();
         let generation = dir.join("generation_config.json");
         if generation.exists() {
             let v: serde_json::Value = read_json(&generation)?;
             match v.get("eos_token_id") {
                 Some(serde_json::Value::Number(n)) => eos_token_ids.extend(n.as_u64().map(|x| x as u32)),
-                Some(serde_json::Value::Array(a)) => eos_token_ids.extend(a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32)),
+                Some(serde_json::Value::Array(a)) => {
+                    eos_token_ids.extend(a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32))
+                }
                 _ => {}
             }
         }

@@ -114,7 +114,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let decode_s = (full_s - prefill_s).max(1e-9);
 
     let train_device = device.clone().autodiff();
-    let mut train_model = model::load(&args.model, &train_device).context("loading the model for training")?;
+    let mut train_model =
+        model::load(&args.model, &train_device).context("loading the model for training")?;
     let batch = random_ids(args.batch, args.prompt_len + args.new_tokens, vocab, 2);
     let train_step_s = best_of(args.repeat, || {
         train_model = train_step(train_model.clone(), &batch, &train_device)?;

@@ -65,7 +65,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         (Some(text), None) => {
             let tok = tokenizer.with_context(|| {
-                format!("--prompt needs {}; pass --prompt-ids instead", args.model.join("tokenizer.json").display())
+                format!(
+                    "--prompt needs {}; pass --prompt-ids instead",
+                    args.model.join("tokenizer.json").display()
+                )
             })?;
             let text = if args.chat {
                 tok.apply_chat_template(&[Message::user(text.as_str())], !args.no_thinking)?
@@ -79,7 +82,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let sampling = if args.greedy {
         SamplingConfig::greedy()
     } else {
-        SamplingConfig { temperature: args.temperature, top_p: args.top_p, top_k: args.top_k, seed: args.seed }
+        SamplingConfig {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            top_k: args.top_k,
+            seed: args.seed,
+        }
     };
     let config = GenerateConfig {
         max_new_tokens: args.max_new_tokens,

@@ -6,15 +6,28 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtur
 
 fn stepgrpo(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_stepgrpo")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
 fn generate_greedy_json_matches_transformers() {
     let model = format!("{FIXTURES}/hf/llama-tiny-bf16");
     let (ok, out, err) = stepgrpo(&[
-        "generate", "--model", &model, "--prompt-ids", "176,41,207,218,318,313", "--max-new-tokens", "16",
-        "--greedy", "--json", "--device", "cpu",
+        "generate",
+        "--model",
+        &model,
+        "--prompt-ids",
+        "176,41,207,218,318,313",
+        "--max-new-tokens",
+        "16",
+        "--greedy",
+        "--json",
+        "--device",
+        "cpu",
     ]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -26,7 +39,8 @@ fn generate_greedy_json_matches_transformers() {
 #[test]
 fn tokenize_json_matches_python_tokenizers() {
     let dir = format!("{FIXTURES}/qwen3-tokenizer");
-    let (ok, out, err) = stepgrpo(&["tokenize", "--tokenizer", &dir, "--text", "\n**Final Answer**\n\\boxed", "--json"]);
+    let (ok, out, err) =
+        stepgrpo(&["tokenize", "--tokenizer", &dir, "--text", "\n**Final Answer**\n\\boxed", "--json"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["ids"], serde_json::json!([198, 334, 19357, 21806, 1019, 59, 79075]));
@@ -34,7 +48,8 @@ fn tokenize_json_matches_python_tokenizers() {
 
 #[test]
 fn bad_input_exits_non_zero_naming_the_culprit() {
-    let (ok, _, err) = stepgrpo(&["generate", "--model", "/no/such/model", "--prompt-ids", "1", "--device", "cpu"]);
+    let (ok, _, err) =
+        stepgrpo(&["generate", "--model", "/no/such/model", "--prompt-ids", "1", "--device", "cpu"]);
     assert!(!ok && err.contains("/no/such/model/config.json"), "{err}");
     let model = format!("{FIXTURES}/hf/qwen3-tiny");
     let (ok, _, err) = stepgrpo(&["generate", "--model", &model, "--prompt-ids", "1,384", "--device", "cpu"]);
@@ -48,8 +63,20 @@ fn bad_input_exits_non_zero_naming_the_culprit() {
 fn bench_reports_json() {
     let model = format!("{FIXTURES}/hf/qwen3-tiny");
     let (ok, out, err) = stepgrpo(&[
-        "bench", "--model", &model, "--batch", "2", "--prompt-len", "8", "--new-tokens", "4", "--repeat", "1",
-        "--json", "--device", "cpu",
+        "bench",
+        "--model",
+        &model,
+        "--batch",
+        "2",
+        "--prompt-len",
+        "8",
+        "--new-tokens",
+        "4",
+        "--repeat",
+        "1",
+        "--json",
+        "--device",
+        "cpu",
     ]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -65,7 +65,10 @@ fn broken_checkpoints_name_what_is_wrong() {
     // A mis-shaped tensor: the config says wider layers than the weights have.
     edit_config(&dir, |v| v["intermediate_size"] = 161.into());
     let err = load_err(&dir);
-    assert!(err.contains("model.safetensors") && err.contains("mlp.gate_proj.weight") && err.contains("161"), "{err}");
+    assert!(
+        err.contains("model.safetensors") && err.contains("mlp.gate_proj.weight") && err.contains("161"),
+        "{err}"
+    );
 
     // A missing tensor: one layer more than stored.
     edit_config(&dir, |v| {

@@ -31,7 +31,8 @@ fn logits_match_transformers() {
         for name in MODELS {
             let p = Pretrained::load(&fixture(&format!("hf/{name}")), &device).unwrap();
             let expected = json(&format!("hf/{name}/expected.json"));
-            let rows: Vec<Vec<u32>> = expected["logits_input_ids"].as_array().unwrap().iter().map(ids).collect();
+            let rows: Vec<Vec<u32>> =
+                expected["logits_input_ids"].as_array().unwrap().iter().map(ids).collect();
             let (b, t) = (rows.len(), rows[0].len());
             let flat: Vec<i64> = rows.iter().flatten().map(|&x| x as i64).collect();
             let input = Tensor::<2, Int>::from_data(TensorData::new(flat, [b, t]), &device);

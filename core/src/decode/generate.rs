@@ -61,7 +61,10 @@ fn check_prompts(prompts: &[Vec<u32>], vocab: usize) -> Result<()> {
             return Err(Error::invalid("prompt", format!("prompt {i} is empty")));
         }
         if let Some(bad) = p.iter().find(|&&id| id as usize >= vocab) {
-            return Err(Error::invalid("token id", format!("prompt {i} has id {bad}, but the vocabulary has {vocab} ids")));
+            return Err(Error::invalid(
+                "token id",
+                format!("prompt {i} has id {bad}, but the vocabulary has {vocab} ids"),
+            ));
         }
     }
     Ok(())
@@ -92,7 +95,8 @@ pub async fn generate(
     let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [prompts.len(), width]), &device);
     let mut logits = read_rows(model.forward_cached(input, &mut cache)).await?;
 
-    let mut rngs: Vec<Rng> = (0..prompts.len()).map(|r| Rng::stream(config.sampling.seed, r as u64)).collect();
+    let mut rngs: Vec<Rng> =
+        (0..prompts.len()).map(|r| Rng::stream(config.sampling.seed, r as u64)).collect();
     let mut out: Vec<Generation> = (0..prompts.len())
         .map(|_| Generation { ids: Vec::new(), logprobs: Vec::new(), finish: FinishReason::Length })
         .collect();

@@ -42,7 +42,12 @@ pub struct AttentionContext {
 
 impl Attention {
     /// Attends over [batch, time, hidden]; with a cache, over the cached positions as well.
-    pub fn forward(&self, x: Tensor<3>, ctx: &AttentionContext, cache: Option<(&mut KvCache, usize)>) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        ctx: &AttentionContext,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Tensor<3> {
         let [b, t, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, d]).swap_dims(1, 2);

@@ -32,8 +32,9 @@ impl Architecture {
         match (architectures, model_type) {
             (Some("Qwen3ForCausalLM"), _) | (None, Some("qwen3")) => Some(Architecture::Qwen3),
             (Some("Qwen2ForCausalLM"), _) | (None, Some("qwen2")) => Some(Architecture::Qwen2),
-            (Some("LlamaForCausalLM" | "MistralForCausalLM"), _)
-            | (None, Some("llama" | "mistral")) => Some(Architecture::Llama),
+            (Some("LlamaForCausalLM" | "MistralForCausalLM"), _) | (None, Some("llama" | "mistral")) => {
+                Some(Architecture::Llama)
+            }
             _ => None,
         }
     }
@@ -152,10 +153,7 @@ impl ModelConfig {
 
     /// Builds the config from parsed `config.json` contents; the error names the key at fault.
     pub fn from_hf_json(raw: &Value) -> std::result::Result<Self, String> {
-        let arch_name = raw
-            .get("architectures")
-            .and_then(|a| a.get(0))
-            .and_then(Value::as_str);
+        let arch_name = raw.get("architectures").and_then(|a| a.get(0)).and_then(Value::as_str);
         let model_type = raw.get("model_type").and_then(Value::as_str);
         let architecture = Architecture::from_hf(arch_name, model_type).ok_or_else(|| {
             format!(
@@ -279,11 +277,18 @@ impl ModelConfig {
             Architecture::Llama => "llama",
         };
         let rope_parameters = match self.rope_scaling {
-            RopeScaling::Default => serde_json::json!({"rope_type": "default", "rope_theta": self.rope_theta}),
+            RopeScaling::Default => {
+                serde_json::json!({"rope_type": "default", "rope_theta": self.rope_theta})
+            }
             RopeScaling::Linear { factor } => {
                 serde_json::json!({"rope_type": "linear", "factor": factor, "rope_theta": self.rope_theta})
             }
-            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            } => {
                 serde_json::json!({
                     "rope_type": "llama3", "factor": factor, "low_freq_factor": low_freq_factor,
                     "high_freq_factor": high_freq_factor,
@@ -335,11 +340,7 @@ impl ModelConfig {
 
 fn parse_rope_scaling(v: Option<&Value>) -> std::result::Result<RopeScaling, String> {
     let Some(v) = v else { return Ok(RopeScaling::Default) };
-    let kind = v
-        .get("rope_type")
-        .or_else(|| v.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or("default");
+    let kind = v.get("rope_type").or_else(|| v.get("type")).and_then(Value::as_str).unwrap_or("default");
     let num = |key: &str| -> std::result::Result<f64, String> {
         v.get(key)
             .and_then(Value::as_f64)
@@ -354,9 +355,7 @@ fn parse_rope_scaling(v: Option<&Value>) -> std::result::Result<RopeScaling, Str
             high_freq_factor: num("high_freq_factor")?,
             original_max_position_embeddings: num("original_max_position_embeddings")?,
         }),
-        other => Err(format!(
-            "rope scaling type {other:?} is not supported (default, linear, llama3)"
-        )),
+        other => Err(format!("rope scaling type {other:?} is not supported (default, linear, llama3)")),
     }
 }
 

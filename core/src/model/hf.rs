@@ -34,15 +34,20 @@ fn build(c: &ModelConfig, w: &mut WeightFiles, device: &Device) -> Result<Causal
     let linear = |w: &mut WeightFiles, name: &str, d_in: usize, d_out: usize, bias: bool| -> Result<Linear> {
         let weight = w.take(&format!("{name}.weight"), &[d_out, d_in])?;
         let weight = Tensor::<2>::from_data(TensorData::new(weight, [d_out, d_in]), device).transpose();
-        let bias = if bias { Some(Param::from_tensor(tensor1(w, &format!("{name}.bias"), d_out)?)) } else { None };
+        let bias =
+            if bias { Some(Param::from_tensor(tensor1(w, &format!("{name}.bias"), d_out)?)) } else { None };
         Ok(Linear { weight: Param::from_tensor(weight), bias })
     };
     let norm = |w: &mut WeightFiles, name: &str, n: usize| -> Result<RmsNorm> {
-        Ok(RmsNorm { gamma: Param::from_tensor(tensor1(w, &format!("{name}.weight"), n)?), epsilon: c.rms_norm_eps })
+        Ok(RmsNorm {
+            gamma: Param::from_tensor(tensor1(w, &format!("{name}.weight"), n)?),
+            epsilon: c.rms_norm_eps,
+        })
     };
     let embed = w.take("model.embed_tokens.weight", &[c.vocab_size, h])?;
-    let embed_tokens =
-        Embedding { weight: Param::from_tensor(Tensor::from_data(TensorData::new(embed, [c.vocab_size, h]), device)) };
+    let embed_tokens = Embedding {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(embed, [c.vocab_size, h]), device)),
+    };
     let mut layers = Vec::with_capacity(c.num_hidden_layers);
     for i in 0..c.num_hidden_layers {
         let p = format!("model.layers.{i}");
@@ -74,7 +79,8 @@ fn build(c: &ModelConfig, w: &mut WeightFiles, device: &Device) -> Result<Causal
     }
     let final_norm = norm(w, "model.norm", h)?;
     // Some tied checkpoints still store lm_head.weight; the embedding is the one that is used.
-    let lm_head = if c.tie_word_embeddings { None } else { Some(linear(w, "lm_head", h, c.vocab_size, false)?) };
+    let lm_head =
+        if c.tie_word_embeddings { None } else { Some(linear(w, "lm_head", h, c.vocab_size, false)?) };
     if c.tie_word_embeddings && w.contains("lm_head.weight") {
         w.take("lm_head.weight", &[c.vocab_size, h])?;
     }
@@ -92,7 +98,8 @@ enum Out {
 pub async fn to_hf_safetensors(model: &CausalLm) -> Result<Vec<u8>> {
     let lin = |l: &Linear| Out::Matrix(l.weight.val().transpose());
     let vec = |p: &Param<Tensor<1>>| Out::Vector(p.val());
-    let mut params: Vec<(String, Out)> = vec![("model.embed_tokens.weight".into(), Out::Matrix(model.embed_tokens.weight.val()))];
+    let mut params: Vec<(String, Out)> =
+        vec![("model.embed_tokens.weight".into(), Out::Matrix(model.embed_tokens.weight.val()))];
     for (i, layer) in model.layers.iter().enumerate() {
         let p = format!("model.layers.{i}");
         let a = &layer.self_attn;
@@ -118,7 +125,10 @@ pub async fn to_hf_safetensors(model: &CausalLm) -> Result<Vec<u8>> {
             }
         }
         params.push((format!("{p}.input_layernorm.weight"), vec(&layer.input_layernorm.gamma)));
-        params.push((format!("{p}.post_attention_layernorm.weight"), vec(&layer.post_attention_layernorm.gamma)));
+        params.push((
+            format!("{p}.post_attention_layernorm.weight"),
+            vec(&layer.post_attention_layernorm.gamma),
+        ));
     }
     params.push(("model.norm.weight".into(), vec(&model.norm.gamma)));
     if let Some(head) = &model.lm_head {
@@ -150,10 +160,8 @@ pub async fn save(model: &CausalLm, dir: &Path) -> Result<()> {
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a half file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or_default()
-    ));
+    let tmp =
+        path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or_default()));
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

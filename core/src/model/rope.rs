@@ -21,7 +21,12 @@ impl Rope {
                 (match config.rope_scaling {
                     RopeScaling::Default => f,
                     RopeScaling::Linear { factor } => f / factor,
-                    RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
+                    RopeScaling::Llama3 {
+                        factor,
+                        low_freq_factor,
+                        high_freq_factor,
+                        original_max_position_embeddings,
+                    } => {
                         let wavelen = 2.0 * std::f64::consts::PI / f;
                         let low_wavelen = original_max_position_embeddings / low_freq_factor;
                         let high_wavelen = original_max_position_embeddings / high_freq_factor;

@@ -27,7 +27,12 @@ pub struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn forward(&self, x: Tensor<3>, ctx: &AttentionContext, cache: Option<(&mut KvCache, usize)>) -> Tensor<3> {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        ctx: &AttentionContext,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Tensor<3> {
         let x = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), ctx, cache);
         x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
     }
@@ -101,11 +106,8 @@ impl CausalLm {
         let [b, t] = ids.dims();
         let device = ids.device();
         let past = cache.len();
-        let positions: Vec<Vec<usize>> = cache
-            .pad()
-            .iter()
-            .map(|&p| (past..past + t).map(|i| i.saturating_sub(p)).collect())
-            .collect();
+        let positions: Vec<Vec<usize>> =
+            cache.pad().iter().map(|&p| (past..past + t).map(|i| i.saturating_sub(p)).collect()).collect();
         let (cos, sin) = self.rope.cos_sin(&positions, &device);
         let ctx = AttentionContext { cos, sin, mask: attention_mask(cache.pad(), past, t, &device) };
         let mut x = self.embed_tokens.forward(ids);

@@ -26,12 +26,17 @@ impl WeightFiles {
             vec![single]
         } else if index.exists() {
             let v: serde_json::Value = read_json(&index)?;
-            let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| {
-                Error::checkpoint(&index, "has no `weight_map` object")
-            })?;
+            let map = v
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| Error::checkpoint(&index, "has no `weight_map` object"))?;
             let mut shards: Vec<PathBuf> = map
                 .values()
-                .map(|f| f.as_str().map(|f| dir.join(f)).ok_or_else(|| Error::checkpoint(&index, "`weight_map` values must be file names")))
+                .map(|f| {
+                    f.as_str()
+                        .map(|f| dir.join(f))
+                        .ok_or_else(|| Error::checkpoint(&index, "`weight_map` values must be file names"))
+                })
                 .collect::<Result<_>>()?;
             shards.sort();
             shards.dedup();
@@ -75,17 +80,24 @@ impl WeightFiles {
         if view.shape() != shape {
             return Err(Error::checkpoint(
                 path,
-                format!("tensor `{name}` has shape {:?}, expected {:?} from config.json", view.shape(), shape),
+                format!(
+                    "tensor `{name}` has shape {:?}, expected {:?} from config.json",
+                    view.shape(),
+                    shape
+                ),
             ));
         }
         let data = view.data();
         let values = match view.dtype() {
-            Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            Dtype::F32 => {
+                data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+            }
+            Dtype::BF16 => {
+                data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
+            }
+            Dtype::F16 => {
+                data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
+            }
             Dtype::F64 => data
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")) as f32)
@@ -122,5 +134,6 @@ pub fn to_safetensors(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<Vec<
         .collect::<Result<Vec<_>>>()?;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "pt".to_string());
-    safetensors::serialize(views, Some(meta)).map_err(|e| Error::checkpoint("model.safetensors", e.to_string()))
+    safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::checkpoint("model.safetensors", e.to_string()))
 }

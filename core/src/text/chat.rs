@@ -97,7 +97,12 @@ impl ChatTemplate {
     }
 
     /// Renders the conversation; `enable_thinking` is passed to templates that know it (Qwen3).
-    pub fn render(&self, messages: &[Message], add_generation_prompt: bool, enable_thinking: bool) -> Result<String> {
+    pub fn render(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+        enable_thinking: bool,
+    ) -> Result<String> {
         let env = self.environment()?;
         let template = env.get_template("chat").map_err(|e| self.error(e))?;
         template

@@ -104,7 +104,10 @@ impl Tokenizer {
     /// Decodes ids to text, keeping special tokens such as `</think>` (steps and grading need them).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         if let Some(bad) = ids.iter().find(|&&id| self.inner.id_to_token(id).is_none()) {
-            return Err(Error::invalid("token id", format!("{bad} is not in the vocabulary of {}", self.path.display())));
+            return Err(Error::invalid(
+                "token id",
+                format!("{bad} is not in the vocabulary of {}", self.path.display()),
+            ));
         }
         self.inner.decode(ids, false).map_err(|e| self.error(e))
     }

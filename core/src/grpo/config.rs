@@ -1,0 +1,111 @@
+//! Knobs of the GRPO objective, named after TRL's `GRPOConfig` where one exists.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How rewards are scaled into advantages (TRL: `scale_rewards`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleRewards {
+    /// Divide by the group's standard deviation (GRPO).
+    #[default]
+    Group,
+    /// Divide by the batch's standard deviation.
+    Batch,
+    /// Do not divide (Dr. GRPO).
+    None,
+}
+
+/// How per-token losses are averaged (TRL: `loss_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LossType {
+    /// Mean over every response token of the batch (DAPO / BNPO; the reference default).
+    #[default]
+    #[serde(alias = "dapo", alias = "bnpo")]
+    Token,
+    /// Mean over responses of each response's token mean (original GRPO).
+    #[serde(alias = "grpo")]
+    Seq,
+}
+
+/// Whether the importance ratio is per token or per sequence (TRL: `importance_sampling_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportanceSamplingLevel {
+    /// One ratio per token (GRPO).
+    #[default]
+    Token,
+    /// The geometric-mean ratio of the whole response, applied to each token (GSPO).
+    Sequence,
+}
+
+/// Estimator of the KL divergence to the reference model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KlEstimator {
+    /// k3 ("low_var_kl"): exp(ref - logp) - (ref - logp) - 1, clamped to [-10, 10].
+    #[default]
+    #[serde(alias = "low_var_kl")]
+    K3,
+    /// k1: logp - ref.
+    #[serde(alias = "kl")]
+    K1,
+}
+
+/// The policy-loss configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpoConfig {
+    /// Lower clip range: ratios below 1 - epsilon stop pushing. Default 0.2.
+    pub epsilon: f64,
+    /// Upper clip range: ratios above 1 + epsilon_high stop pushing. Default 0.28 (DAPO).
+    pub epsilon_high: f64,
+    /// Dual clip: for negative advantages the loss is capped at -A * dual_clip. Default 3.0.
+    pub dual_clip: f64,
+    /// KL coefficient; 0 disables the penalty and the reference model. Default 0.01.
+    pub beta: f64,
+    /// KL estimator. Default k3.
+    pub kl_estimator: KlEstimator,
+    /// Loss aggregation. Default token.
+    pub loss_type: LossType,
+    /// Token- or sequence-level importance ratio. Default token.
+    pub importance_sampling_level: ImportanceSamplingLevel,
+    /// Advantage scaling. Default group.
+    pub scale_rewards: ScaleRewards,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        GrpoConfig {
+            epsilon: 0.2,
+            epsilon_high: 0.28,
+            dual_clip: 3.0,
+            beta: 0.01,
+            kl_estimator: KlEstimator::K3,
+            loss_type: LossType::Token,
+            importance_sampling_level: ImportanceSamplingLevel::Token,
+            scale_rewards: ScaleRewards::Group,
+        }
+    }
+}
+
+impl GrpoConfig {
+    /// Checks every knob's range, naming the one at fault.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.epsilon) {
+            return Err(Error::invalid("epsilon", format!("{} must be in [0, 1)", self.epsilon)));
+        }
+        if !(self.epsilon_high >= 0.0 && self.epsilon_high.is_finite()) {
+            return Err(Error::invalid("epsilon_high", format!("{} must be >= 0", self.epsilon_high)));
+        }
+        if !(self.dual_clip > 1.0) {
+            return Err(Error::invalid("dual_clip", format!("{} must be > 1", self.dual_clip)));
+        }
+        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+            return Err(Error::invalid("beta", format!("{} must be >= 0", self.beta)));
+        }
+        Ok(())
+    }
+}

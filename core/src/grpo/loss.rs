@@ -1,0 +1,107 @@
+//! The clipped policy-gradient loss with dual clip and KL penalty, on burn tensors (autodiff flows
+//! into `log_probs`). Follows the reference library's `compute_policy_loss` and `kl_penalty`.
+
+use burn::tensor::Tensor;
+
+use super::config::{GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType};
+
+/// Per-token inputs of one mini-batch, all [responses, tokens] except `advantages` [responses].
+pub struct PolicyBatch {
+    /// Log-probs of the sampled tokens under the policy being trained (gradients flow here).
+    pub log_probs: Tensor<2>,
+    /// Log-probs under the policy that sampled the responses.
+    pub old_log_probs: Tensor<2>,
+    /// Log-probs under the frozen reference model; `None` when beta = 0.
+    pub ref_log_probs: Option<Tensor<2>>,
+    /// One advantage per response, broadcast to its tokens.
+    pub advantages: Tensor<1>,
+    /// 1 on response tokens, 0 on padding.
+    pub mask: Tensor<2>,
+}
+
+/// The loss and the metrics of spec section 7, as scalar tensors ([1]) to read back asynchronously.
+pub struct GrpoLoss {
+    /// pg_loss + beta * kl_loss: the quantity to minimise.
+    pub loss: Tensor<1>,
+    /// The clipped surrogate alone.
+    pub pg_loss: Tensor<1>,
+    /// The KL penalty (before beta); zero without a reference.
+    pub kl_loss: Tensor<1>,
+    /// Mean of old - new log-prob over tokens (how far the policy moved).
+    pub ppo_kl: Tensor<1>,
+    /// Mean negative log-prob of the sampled tokens, an entropy estimate.
+    pub entropy: Tensor<1>,
+    /// Fraction of tokens clipped at 1 + epsilon_high (TRL: clip_ratio/high_mean).
+    pub clip_ratio_high: Tensor<1>,
+    /// Fraction of tokens held by the dual clip (TRL: clip_ratio/low_mean).
+    pub clip_ratio_low: Tensor<1>,
+}
+
+fn masked_mean(x: Tensor<2>, mask: &Tensor<2>) -> Tensor<1> {
+    (x * mask.clone()).sum() / mask.clone().sum().clamp_min(1.0)
+}
+
+/// Averages per-token values the configured way: over all tokens, or per response then over responses.
+fn average(x: Tensor<2>, mask: &Tensor<2>, mode: LossType) -> Tensor<1> {
+    match mode {
+        LossType::Token => masked_mean(x, mask),
+        LossType::Seq => {
+            let per_seq = (x * mask.clone()).sum_dim(1) / mask.clone().sum_dim(1).clamp_min(1.0);
+            per_seq.mean()
+        }
+    }
+}
+
+/// Computes the GRPO loss of a mini-batch.
+pub fn grpo_loss(batch: PolicyBatch, config: &GrpoConfig) -> GrpoLoss {
+    let PolicyBatch { log_probs, old_log_probs, ref_log_probs, advantages, mask } = batch;
+    let adv = advantages.unsqueeze_dim::<2>(1);
+    let token_log_ratio = (log_probs.clone() - old_log_probs).clamp(-20.0, 20.0);
+    let log_ratio = match config.importance_sampling_level {
+        ImportanceSamplingLevel::Token => token_log_ratio.clone(),
+        ImportanceSamplingLevel::Sequence => {
+            // GSPO: every token carries its sequence's mean log-ratio; the gradient is per token.
+            let diff = token_log_ratio.clone().detach() * mask.clone();
+            let seq = diff.sum_dim(1) / mask.clone().sum_dim(1).clamp_min(1.0);
+            (log_probs.clone() - log_probs.clone().detach() + seq).clamp(-20.0, 20.0)
+        }
+    };
+    let ratio = log_ratio.clone().exp();
+    let clipped_ratio =
+        log_ratio.clone().clamp((1.0 - config.epsilon).ln(), (1.0 + config.epsilon_high).ln()).exp();
+
+    let pg = adv.clone().neg() * ratio;
+    let pg_clipped = adv.clone().neg() * clipped_ratio;
+    let pg_dual = adv.clone().neg() * config.dual_clip;
+    // max(pg, pg_clipped): PPO's pessimistic bound.
+    let clipped_high = pg.clone().lower(pg_clipped.clone());
+    let pg_max = pg.mask_where(clipped_high.clone(), pg_clipped);
+    // For negative advantages the loss is further capped at -A * dual_clip.
+    let negative = adv.lower_elem(0.0);
+    let dual_hit = pg_max.clone().greater(pg_dual.clone()).bool_and(negative.clone());
+    let pg_final = pg_max.mask_where(dual_hit.clone(), pg_dual);
+
+    let pg_loss = average(pg_final, &mask, config.loss_type);
+    let kl_loss = match ref_log_probs {
+        Some(ref_lp) if config.beta > 0.0 => {
+            let kl = match config.kl_estimator {
+                KlEstimator::K1 => log_probs.clone() - ref_lp,
+                KlEstimator::K3 => {
+                    let d = (ref_lp - log_probs.clone()).clamp(-20.0, 20.0);
+                    (d.clone().exp() - d - 1.0).clamp(-10.0, 10.0)
+                }
+            };
+            average(kl, &mask, config.loss_type)
+        }
+        _ => pg_loss.zeros_like(),
+    };
+    GrpoLoss {
+        loss: pg_loss.clone() + kl_loss.clone() * config.beta,
+        ppo_kl: masked_mean(token_log_ratio.neg().detach(), &mask),
+        entropy: average(log_probs.neg().detach(), &mask, config.loss_type),
+        clip_ratio_high: masked_mean(clipped_high.float(), &mask),
+        clip_ratio_low: masked_mean(dual_hit.float(), &mask),
+        pg_loss,
+        kl_loss,
+    }
+}

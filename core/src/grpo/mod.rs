@@ -1,0 +1,10 @@
+//! The GRPO objective: group-relative advantages and the clipped policy-gradient loss with an
+//! optional KL penalty to a reference model (spec section 5).
+
+mod advantages;
+mod config;
+mod loss;
+
+pub use advantages::group_advantages;
+pub use config::{GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, ScaleRewards};
+pub use loss::{GrpoLoss, PolicyBatch, grpo_loss};
