@@ -6,11 +6,15 @@
 pub mod decode;
 pub mod device;
 pub mod error;
+pub mod grade;
 pub mod grpo;
 pub mod logprobs;
 pub mod model;
 pub mod pretrained;
+pub mod reward;
 pub mod rng;
+pub mod rollout;
+pub mod steps;
 pub mod text;
 
 pub use error::{Error, Result};

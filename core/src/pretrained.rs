@@ -46,4 +46,18 @@ impl Pretrained {
         eos_token_ids.dedup();
         Ok(Pretrained { model, tokenizer, eos_token_ids, dir: dir.into() })
     }
+
+    /// Writes the model in the Hugging Face layout to `dir` (weights and config atomically) and
+    /// copies the tokenizer and generation files it was loaded with, so transformers opens it.
+    pub async fn save(&self, dir: &Path) -> Result<()> {
+        model::save(&self.model, dir).await?;
+        for name in ["tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+            let from = self.dir.join(name);
+            if from.exists() && from != dir.join(name) {
+                let bytes = crate::error::read_file(&from)?;
+                model::write_atomic(&dir.join(name), &bytes)?;
+            }
+        }
+        Ok(())
+    }
 }

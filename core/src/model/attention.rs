@@ -7,6 +7,9 @@ use burn::tensor::{Tensor, activation::softmax};
 use super::cache::KvCache;
 use super::rope::apply_rope;
 
+/// Additive mask value: finite so fully masked (padding) queries stay NaN-free.
+pub(crate) const MASKED: f32 = -1e9;
+
 /// Multi-head attention where `num_heads / num_kv_heads` query heads share each key/value head.
 #[derive(Module, Debug)]
 pub struct Attention {

@@ -4,14 +4,11 @@ use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::attention::{Attention, AttentionContext};
+use super::attention::{Attention, AttentionContext, MASKED};
 use super::cache::KvCache;
 use super::config::ModelConfig;
 use super::mlp::Mlp;
 use super::rope::Rope;
-
-/// Large negative additive mask value: finite so fully masked (padding) rows stay NaN-free.
-const MASKED: f32 = -1e9;
 
 /// One pre-norm decoder layer.
 #[derive(Module, Debug)]
@@ -92,7 +89,7 @@ impl CausalLm {
         let device = ids.device();
         let positions = vec![(0..t).collect::<Vec<_>>(); b];
         let (cos, sin) = self.rope.cos_sin(&positions, &device);
-        let ctx = AttentionContext { cos, sin, mask: attention_mask(&[0], 0, t, &device) };
+        let ctx = AttentionContext { cos, sin, mask: causal_mask(t, &device) };
         let mut x = self.embed_tokens.forward(ids);
         for layer in &self.layers {
             x = layer.forward(x, &ctx, None);
@@ -101,33 +98,24 @@ impl CausalLm {
     }
 
     /// Feeds `ids` [batch, new] after what `cache` holds and returns the logits of the last new
-    /// position, [batch, vocab]. Row `b` skips its `cache.pad()[b]` left-padding positions.
+    /// position, [batch, vocab]. Each row continues at its own position (see [`KvCache`]).
     pub fn forward_cached(&self, ids: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<2> {
         let [b, t] = ids.dims();
         let device = ids.device();
-        let past = cache.len();
-        let positions: Vec<Vec<usize>> =
-            cache.pad().iter().map(|&p| (past..past + t).map(|i| i.saturating_sub(p)).collect()).collect();
+        let (positions, mask) = cache.reserve(t, &device);
         let (cos, sin) = self.rope.cos_sin(&positions, &device);
-        let ctx = AttentionContext { cos, sin, mask: attention_mask(cache.pad(), past, t, &device) };
+        let ctx = AttentionContext { cos, sin, mask };
         let mut x = self.embed_tokens.forward(ids);
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x, &ctx, Some((cache, i)));
         }
-        cache.advance(t);
         let last = x.narrow(1, t - 1, 1);
         self.head(self.norm.forward(last)).reshape([b, self.config.vocab_size])
     }
 }
 
-/// Additive mask [rows, 1, new, past + new]: query `i` of row `r` sees keys `pad[r]..=past + i`.
-fn attention_mask(pad: &[usize], past: usize, t: usize, device: &Device) -> Tensor<4> {
-    let keys = past + t;
-    let mut m = Vec::with_capacity(pad.len() * t * keys);
-    for &p in pad {
-        for i in 0..t {
-            m.extend((0..keys).map(|j| if j < p || j > past + i { MASKED } else { 0.0 }));
-        }
-    }
-    Tensor::from_data(TensorData::new(m, [pad.len(), 1, t, keys]), device)
+/// Additive causal mask [1, 1, t, t]: query `i` sees keys `0..=i`.
+fn causal_mask(t: usize, device: &Device) -> Tensor<4> {
+    let m: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i { MASKED } else { 0.0 })).collect();
+    Tensor::from_data(TensorData::new(m, [1, 1, t, t]), device)
 }

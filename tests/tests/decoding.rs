@@ -1,11 +1,11 @@
-//! The key/value cache: rolling back and forking rows leave decoding exactly as without them, and
-//! sampled decoding is reproducible and independent of the batch a row is in.
+//! Decoding with the key/value cache: rolling back and forking rows leave decoding exactly as without
+//! them, sampling is reproducible and batch-independent, and rows stop independently.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use stepgrpo_core::decode::{GenerateConfig, SamplingConfig, argmax, generate, read_rows};
 use stepgrpo_core::model::{CausalLm, KvCache};
 use stepgrpo_core::pretrained::Pretrained;
-use stepgrpo_tests::{devices, fixture};
+use stepgrpo_tests::{devices, fixture, word_tokenizer};
 
 fn ids(rows: &[&[u32]], device: &Device) -> Tensor<2, Int> {
     let flat: Vec<i64> = rows.iter().flat_map(|r| r.iter().map(|&x| x as i64)).collect();
@@ -93,4 +93,30 @@ fn rows_stop_independently() {
     assert_eq!(stopped[0].finish, stepgrpo_core::decode::FinishReason::Eos);
     assert_eq!(stopped[1].ids, free[1].ids);
     assert_eq!(stopped[1].finish, stepgrpo_core::decode::FinishReason::Length);
+}
+
+#[test]
+fn stop_strings_end_a_row_on_decoded_text() {
+    let device = Device::flex();
+    let model = Pretrained::load(&fixture("hf/qwen3-tiny"), &device).unwrap().model;
+    let tok = word_tokenizer(&[]);
+    let prompt = vec![vec![217, 35, 62, 356, 163, 289]];
+    let mut config = GenerateConfig {
+        max_new_tokens: 16,
+        sampling: SamplingConfig::greedy(),
+        eos_token_ids: vec![],
+        stop_strings: vec![],
+    };
+    let free = pollster::block_on(generate(&model, &prompt, &config, Some(&tok))).unwrap();
+    // Stop at the text of the fifth token; the row ends right after it.
+    config.stop_strings = vec![format!("t{} t{}", free[0].ids[3], free[0].ids[4])];
+    let stopped = pollster::block_on(generate(&model, &prompt, &config, Some(&tok))).unwrap();
+    assert_eq!(stopped[0].ids, free[0].ids[..5]);
+    assert_eq!(stopped[0].finish, stepgrpo_core::decode::FinishReason::Stop);
+    assert!(generate_needs_tokenizer(&model, &config));
+}
+
+fn generate_needs_tokenizer(model: &CausalLm, config: &GenerateConfig) -> bool {
+    let err = pollster::block_on(generate(model, &[vec![1]], config, None)).unwrap_err();
+    err.to_string().contains("stop strings need a tokenizer")
 }

@@ -1,0 +1,116 @@
+//! Knobs of rollout generation and of the truncated rollout's probes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::decode::SamplingConfig;
+use crate::error::{Error, Result};
+
+/// The probe loop (spec section 2); every text is configurable so small models trained on their
+/// own format can use an inducer they have seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TruncationConfig {
+    /// Exit when the probe's confidence exceeds this. Default 0.95.
+    pub delta: f64,
+    /// Probes per response at most; afterwards thinking runs on without probes. Default 10.
+    pub max_probes: usize,
+    /// Greedy tokens per probe at most. Default 20.
+    pub probe_max_tokens: usize,
+    /// Text appended to the context to induce an answer. Default `\n**Final Answer**\n\boxed`.
+    pub inducer: String,
+    /// The probe stops when its text contains this. Default `</think>`.
+    pub probe_stop: String,
+    /// Strict mode: confidence is 0 unless the probe ended with `probe_stop`. Default true.
+    pub strict: bool,
+    /// Thinking budget as a fraction of the response budget. Default 0.9.
+    pub think_budget_ratio: f64,
+    /// Exit at a trigger when fewer than this many thinking tokens are left. Default 50.
+    pub budget_margin: usize,
+    /// Exit when this many consecutive thinking chunks have identical word sets (0 or 1: never).
+    /// Default 3.
+    pub repetition_window: usize,
+}
+
+impl Default for TruncationConfig {
+    fn default() -> Self {
+        TruncationConfig {
+            delta: 0.95,
+            max_probes: 10,
+            probe_max_tokens: 20,
+            inducer: "\n**Final Answer**\n\\boxed".into(),
+            probe_stop: "</think>".into(),
+            strict: true,
+            think_budget_ratio: 0.9,
+            budget_margin: 50,
+            repetition_window: 3,
+        }
+    }
+}
+
+/// How rollouts are generated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolloutConfig {
+    /// Responses per prompt (TRL: `num_generations`). Default 8.
+    pub num_generations: usize,
+    /// Response tokens at most (TRL: `max_completion_length`). Default 512.
+    pub max_completion_length: usize,
+    /// Sampling of thinking and answer tokens (probes are always greedy). Default temperature 1.
+    pub sampling: SamplingConfig,
+    /// Words that start a new step and where probes pause. Default `["Wait"]`.
+    pub triggers: Vec<String>,
+    /// The marker that ends the thinking block. Default `</think>`.
+    pub think_end: String,
+    /// The truncated rollout; `None` = plain sampling.
+    pub truncation: Option<TruncationConfig>,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        RolloutConfig {
+            num_generations: 8,
+            max_completion_length: 512,
+            sampling: SamplingConfig::default(),
+            triggers: vec!["Wait".into()],
+            think_end: "</think>".into(),
+            truncation: Some(TruncationConfig::default()),
+        }
+    }
+}
+
+impl RolloutConfig {
+    /// Checks every knob, naming the one at fault.
+    pub fn validate(&self) -> Result<()> {
+        self.sampling.validate()?;
+        if self.num_generations == 0 {
+            return Err(Error::invalid("num_generations", "must be at least 1"));
+        }
+        if self.max_completion_length == 0 {
+            return Err(Error::invalid("max_completion_length", "must be at least 1"));
+        }
+        if self.think_end.is_empty() {
+            return Err(Error::invalid("think_end", "must not be empty"));
+        }
+        if self.triggers.iter().any(|t| t.is_empty()) {
+            return Err(Error::invalid("triggers", "a trigger word is empty"));
+        }
+        if let Some(t) = &self.truncation {
+            if !(0.0..=1.0).contains(&t.delta) {
+                return Err(Error::invalid("delta", format!("{} must be in [0, 1]", t.delta)));
+            }
+            if t.probe_max_tokens < 2 {
+                return Err(Error::invalid("probe_max_tokens", "must be at least 2 (the first is skipped)"));
+            }
+            if !(t.think_budget_ratio > 0.0 && t.think_budget_ratio <= 1.0) {
+                return Err(Error::invalid(
+                    "think_budget_ratio",
+                    format!("{} must be in (0, 1]", t.think_budget_ratio),
+                ));
+            }
+            if t.inducer.is_empty() {
+                return Err(Error::invalid("inducer", "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+}

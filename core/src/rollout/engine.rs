@@ -1,0 +1,86 @@
+//! The batched rollout loop: every unfinished row feeds one token per forward pass, whatever it is
+//! doing (thinking, probing, closing, answering), so probes of many rows run together and no row
+//! waits for another. Rows rewind their own cache positions after a probe.
+
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::config::RolloutConfig;
+use super::row::{Rollout, Row, Shared};
+use crate::decode::read_rows;
+use crate::error::{Error, Result};
+use crate::model::{CausalLm, KvCache};
+use crate::rng::Rng;
+use crate::text::Tokenizer;
+
+/// Generates `config.num_generations` responses for each prompt; responses of prompt `p` are
+/// returned contiguously, in order. Row `r` samples from its own stream of `config.sampling.seed`.
+pub async fn rollout(
+    model: &CausalLm,
+    tokenizer: &Tokenizer,
+    prompts: &[Vec<u32>],
+    eos_token_ids: &[u32],
+    config: &RolloutConfig,
+) -> Result<Vec<Rollout>> {
+    config.validate()?;
+    let vocab = model.config.vocab_size;
+    if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
+        return Err(Error::invalid("prompts", "every prompt needs at least one token"));
+    }
+    if let Some(bad) = prompts.iter().flatten().find(|&&id| id as usize >= vocab) {
+        return Err(Error::invalid("token id", format!("{bad} is outside the vocabulary of {vocab}")));
+    }
+    let inducer = match &config.truncation {
+        Some(t) => tokenizer.encode(&t.inducer)?,
+        None => Vec::new(),
+    };
+    let shared = Shared { config, tokenizer, eos: eos_token_ids, inducer };
+    let device = model.device();
+    let g = config.num_generations;
+
+    // One prefill per prompt, then each prompt's cache row is copied to its G responses.
+    let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let pad: Vec<usize> = prompts.iter().map(|p| width - p.len()).collect();
+    let flat: Vec<i64> = prompts
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(0, width - p.len()).chain(p.iter().map(|&x| x as i64)))
+        .collect();
+    let mut prefill = KvCache::new(model.config.num_hidden_layers, pad);
+    let input = Tensor::<2, Int>::from_data(TensorData::new(flat, [prompts.len(), width]), &device);
+    let prompt_logits = read_rows(model.forward_cached(input, &mut prefill)).await?;
+    let copies: Vec<usize> = (0..prompts.len()).flat_map(|p| std::iter::repeat_n(p, g)).collect();
+    let mut cache = prefill.select_rows(&copies);
+    let mut logits: Vec<f32> =
+        copies.iter().flat_map(|&p| prompt_logits[p * vocab..(p + 1) * vocab].iter().copied()).collect();
+
+    let mut rows: Vec<Row> = copies
+        .iter()
+        .enumerate()
+        .map(|(r, &p)| Row::new(p, prompts[p].len(), Rng::stream(config.sampling.seed, r as u64)))
+        .collect();
+    // `active[i]` is the row held in cache row i.
+    let mut active: Vec<usize> = (0..rows.len()).collect();
+    while !active.is_empty() {
+        let mut feed = Vec::with_capacity(active.len());
+        let mut keep = Vec::with_capacity(active.len());
+        for (i, &r) in active.iter().enumerate() {
+            let step = rows[r].step(&logits[i * vocab..(i + 1) * vocab], &shared)?;
+            if let Some(len) = step.rewind {
+                cache.rewind_row(i, len);
+            }
+            if let Some(id) = step.feed {
+                feed.push(id as i64);
+                keep.push(i);
+            }
+        }
+        if keep.is_empty() {
+            break;
+        }
+        if keep.len() < active.len() {
+            cache = cache.select_rows(&keep);
+            active = keep.iter().map(|&i| active[i]).collect();
+        }
+        let input = Tensor::<2, Int>::from_data(TensorData::new(feed, [active.len(), 1]), &device);
+        logits = read_rows(model.forward_cached(input, &mut cache)).await?;
+    }
+    Ok(rows.into_iter().map(|r| r.out).collect())
+}

@@ -1,0 +1,282 @@
+//! One response being generated: a small state machine that, given the logits of its next position,
+//! decides the token to feed and whether its key/value cache row must be rewound first.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{RolloutConfig, TruncationConfig};
+use super::probe::{ExitType, ProbeRecord, close_text, confidence};
+use crate::decode::{argmax, log_prob, sample};
+use crate::error::Result;
+use crate::rng::Rng;
+use crate::text::Tokenizer;
+
+/// Tokens decoded around the newest one to detect triggers and stop texts.
+const WINDOW: usize = 16;
+
+/// A finished response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// Index of its prompt in the batch.
+    pub prompt: usize,
+    /// The trained response tokens (probes never appear here).
+    pub ids: Vec<u32>,
+    /// How its thinking ended.
+    pub exit: ExitType,
+    /// Every probe it made, in order.
+    pub probes: Vec<ProbeRecord>,
+    /// Whether it hit `max_completion_length`.
+    pub clipped: bool,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Think,
+    /// Probing from response position `pause`; holds top-1 log-probs and ids of the probe so far.
+    Probe {
+        pause: usize,
+        logprobs: Vec<f32>,
+        ids: Vec<u32>,
+    },
+    Answer,
+    Done,
+}
+
+/// The decision of one step for one row.
+pub(super) struct Step {
+    /// Rewind this row's cache to this many tokens (prompt included) before feeding.
+    pub rewind: Option<usize>,
+    /// The token to feed; `None` when the row is done.
+    pub feed: Option<u32>,
+}
+
+/// What every row needs to know, shared by the batch.
+pub(super) struct Shared<'a> {
+    pub config: &'a RolloutConfig,
+    pub tokenizer: &'a Tokenizer,
+    pub eos: &'a [u32],
+    pub inducer: Vec<u32>,
+}
+
+/// One row in flight.
+pub(super) struct Row {
+    pub out: Rollout,
+    prompt_len: usize,
+    mode: Mode,
+    /// Tokens to feed before sampling again (inducer, closing text, a trigger put back).
+    queue: VecDeque<u32>,
+    /// Response tokens the cache holds for this row (probe and inducer tokens never count).
+    fed: usize,
+    exit: Option<ExitType>,
+    /// Response index where the current thinking chunk started, and recent chunks' word sets.
+    chunk_start: usize,
+    chunks: VecDeque<BTreeSet<String>>,
+    rng: Rng,
+}
+
+impl Row {
+    pub fn new(prompt: usize, prompt_len: usize, rng: Rng) -> Self {
+        Row {
+            out: Rollout {
+                prompt,
+                ids: Vec::new(),
+                exit: ExitType::Natural,
+                probes: Vec::new(),
+                clipped: false,
+            },
+            prompt_len,
+            mode: Mode::Think,
+            queue: VecDeque::new(),
+            fed: 0,
+            exit: None,
+            chunk_start: 0,
+            chunks: VecDeque::new(),
+            rng,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.mode, Mode::Done)
+    }
+
+    /// Consumes the logits of this row's next position and says what to feed.
+    pub fn step(&mut self, logits: &[f32], s: &Shared) -> Result<Step> {
+        let mut rewind = None;
+        if let Mode::Probe { .. } = self.mode {
+            rewind = self.probe_step(logits, s)?;
+        } else if self.queue.is_empty() {
+            self.sample_step(logits, s, &mut rewind)?;
+        }
+        if self.is_done() {
+            return Ok(Step { rewind, feed: None });
+        }
+        let feed = self.queue.pop_front().expect("a live row always has a token to feed");
+        if !matches!(self.mode, Mode::Probe { .. }) {
+            self.fed += 1;
+        }
+        Ok(Step { rewind, feed: Some(feed) })
+    }
+
+    /// Forgets cached response tokens from `at` on; returns the cache length to rewind to.
+    fn rewind_to(&mut self, at: usize) -> usize {
+        self.fed = self.fed.min(at);
+        self.prompt_len + self.fed
+    }
+
+    fn finish(&mut self, exit: ExitType) {
+        self.out.exit = self.exit.unwrap_or(exit);
+        self.mode = Mode::Done;
+        self.queue.clear();
+    }
+
+    fn sample_step(&mut self, logits: &[f32], s: &Shared, rewind: &mut Option<usize>) -> Result<()> {
+        let id = sample(logits, &s.config.sampling, &mut self.rng) as u32;
+        self.out.ids.push(id);
+        let n = self.out.ids.len();
+        let thinking = matches!(self.mode, Mode::Think);
+        if s.eos.contains(&id) {
+            self.finish(if thinking { ExitType::Eos } else { ExitType::Natural });
+            return Ok(());
+        }
+        if n >= s.config.max_completion_length {
+            self.out.clipped = true;
+            self.finish(if thinking { ExitType::Budget } else { ExitType::Natural });
+            return Ok(());
+        }
+        self.queue.push_back(id);
+        if !thinking {
+            return Ok(());
+        }
+        let Some(t) = &s.config.truncation else {
+            // Plain sampling: only note whether thinking was closed.
+            if self.newest_text_contains(s, &s.config.think_end)? {
+                self.exit = Some(ExitType::Natural);
+                self.mode = Mode::Answer;
+            }
+            return Ok(());
+        };
+        if self.newest_text_contains(s, &s.config.think_end)? {
+            self.exit = Some(ExitType::Natural);
+            self.mode = Mode::Answer;
+            return Ok(());
+        }
+        let budget = (t.think_budget_ratio * s.config.max_completion_length as f64) as usize;
+        if n >= budget {
+            *rewind = Some(self.close(n, ExitType::Budget, s)?);
+            return Ok(());
+        }
+        if let Some(pause) = self.trigger_before_newest(s)? {
+            if budget.saturating_sub(pause) <= t.budget_margin {
+                *rewind = Some(self.close(pause, ExitType::Budget, s)?);
+            } else if self.repeats(pause, s, t)? {
+                *rewind = Some(self.close(pause, ExitType::Repetition, s)?);
+            } else if self.out.probes.len() < t.max_probes {
+                // Pause before the trigger: the probe sees exactly the context without it.
+                self.queue.clear();
+                self.queue.extend(&s.inducer);
+                self.mode = Mode::Probe { pause, logprobs: Vec::new(), ids: Vec::new() };
+                *rewind = Some(self.rewind_to(pause));
+            }
+        }
+        Ok(())
+    }
+
+    fn probe_step(&mut self, logits: &[f32], s: &Shared) -> Result<Option<usize>> {
+        if !self.queue.is_empty() {
+            return Ok(None); // still feeding the inducer
+        }
+        let t = s.config.truncation.as_ref().expect("probes only run with truncation on");
+        let Mode::Probe { pause, logprobs, ids } = &mut self.mode else { unreachable!() };
+        let id = argmax(logits);
+        logprobs.push(log_prob(logits, id));
+        ids.push(id as u32);
+        let text = s.tokenizer.decode(&ids[ids.len().saturating_sub(WINDOW)..])?;
+        let stopped = text.contains(t.probe_stop.as_str());
+        if !stopped && ids.len() < t.probe_max_tokens {
+            self.queue.push_back(id as u32);
+            return Ok(None);
+        }
+        let c = confidence(logprobs, stopped, t.strict);
+        let (pause, tokens) = (*pause, ids.len());
+        let exited = c > t.delta;
+        self.out.probes.push(ProbeRecord { position: pause, confidence: c, tokens, exited });
+        if exited {
+            return self.close(pause, ExitType::EarlyExit, s).map(Some);
+        }
+        // Put the trigger (and the token after it) back and think on.
+        self.mode = Mode::Think;
+        let rewind = self.rewind_to(pause);
+        self.queue.extend(&self.out.ids[pause..]);
+        Ok(Some(rewind))
+    }
+
+    /// Cuts the thinking at response position `at`, appends the closing text, and switches to the
+    /// answer; returns the cache length to rewind to. Tokens after the cut are fed anew.
+    fn close(&mut self, at: usize, exit: ExitType, s: &Shared) -> Result<usize> {
+        self.out.ids.truncate(at);
+        let text = s.tokenizer.decode(&self.out.ids)?;
+        let close = s.tokenizer.encode(&close_text(&text, &s.config.think_end))?;
+        self.out.ids.extend(&close);
+        let rewind = self.rewind_to(at);
+        self.queue.clear();
+        self.queue.extend(&self.out.ids[self.fed..]);
+        self.exit = Some(exit);
+        self.mode = Mode::Answer;
+        Ok(rewind)
+    }
+
+    /// Whether the text of the newest token added `needle` (it is not in the text before it).
+    fn newest_text_contains(&self, s: &Shared, needle: &str) -> Result<bool> {
+        let ids = &self.out.ids;
+        let from = ids.len().saturating_sub(WINDOW);
+        Ok(s.tokenizer.decode(&ids[from..])?.contains(needle)
+            && !s.tokenizer.decode(&ids[from..ids.len() - 1])?.contains(needle))
+    }
+
+    /// If the tokens before the newest one end with a standalone trigger word (a non-letter before
+    /// it, and the newest token does not start with a letter), the index of the trigger's first token.
+    fn trigger_before_newest(&self, s: &Shared) -> Result<Option<usize>> {
+        let ids = &self.out.ids;
+        let n = ids.len() - 1;
+        let from = n.saturating_sub(WINDOW);
+        let before = s.tokenizer.decode(&ids[from..n])?;
+        let after = s.tokenizer.decode(&ids[from..=n])?;
+        let next = after.get(before.len()..).and_then(|t| t.chars().next());
+        if next.is_some_and(|c| c.is_ascii_alphabetic()) {
+            return Ok(None);
+        }
+        for trigger in &s.config.triggers {
+            let Some(head) = before.strip_suffix(trigger.as_str()) else { continue };
+            if head.chars().next_back().is_some_and(|c| c.is_ascii_alphabetic()) {
+                continue;
+            }
+            // The trigger starts in the last token whose text, with what follows, covers it.
+            let mut start = n;
+            while start > from && s.tokenizer.decode(&ids[start..n])?.len() < trigger.len() {
+                start -= 1;
+            }
+            return Ok(Some(start));
+        }
+        Ok(None)
+    }
+
+    /// Records the thinking chunk that ends at `pause`; true once the last `repetition_window`
+    /// chunks have the same word set.
+    fn repeats(&mut self, pause: usize, s: &Shared, t: &TruncationConfig) -> Result<bool> {
+        let text = s.tokenizer.decode(&self.out.ids[self.chunk_start.min(pause)..pause])?;
+        self.chunk_start = pause;
+        let words: BTreeSet<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        self.chunks.push_back(words);
+        if self.chunks.len() > t.repetition_window {
+            self.chunks.pop_front();
+        }
+        Ok(t.repetition_window > 1
+            && self.chunks.len() == t.repetition_window
+            && self.chunks.iter().all(|c| c == &self.chunks[0]))
+    }
+}

@@ -1,0 +1,115 @@
+//! The truncated rollout on a real (tiny) model: probes never change the trained sequence unless
+//! they exit, the cache rollback after a probe leaves the greedy continuation identical, and a
+//! confident probe closes the thinking at the trigger.
+
+use burn::tensor::Device;
+use stepgrpo_core::decode::SamplingConfig;
+use stepgrpo_core::pretrained::Pretrained;
+use stepgrpo_core::rollout::{ExitType, RolloutConfig, TruncationConfig, rollout};
+use stepgrpo_core::text::Tokenizer;
+use stepgrpo_tests::{fixture, word_tokenizer};
+
+const PROMPTS: [&[u32]; 2] = [&[217, 35, 62, 356, 163, 289], &[12, 229, 365]];
+const THINK_END: u32 = 383;
+
+fn config(truncation: Option<TruncationConfig>) -> RolloutConfig {
+    RolloutConfig {
+        num_generations: 2,
+        max_completion_length: 40,
+        sampling: SamplingConfig::greedy(),
+        triggers: vec!["Wait".into()],
+        think_end: "</think>".into(),
+        truncation,
+    }
+}
+
+fn run(model: &Pretrained, tok: &Tokenizer, config: &RolloutConfig) -> Vec<stepgrpo_core::rollout::Rollout> {
+    let prompts: Vec<Vec<u32>> = PROMPTS.iter().map(|p| p.to_vec()).collect();
+    pollster::block_on(rollout(&model.model, tok, &prompts, &[], config)).unwrap()
+}
+
+/// A tokenizer where the most frequent id of the plain greedy rollouts reads "Wait".
+fn tokenizer_with_triggers(model: &Pretrained) -> (Tokenizer, u32) {
+    let plain = run(model, &word_tokenizer(&[(THINK_END, "</think>")]), &config(None));
+    let mut counts = std::collections::HashMap::new();
+    for id in plain.iter().flat_map(|r| &r.ids) {
+        *counts.entry(*id).or_insert(0) += 1;
+    }
+    let (&wait, _) =
+        counts.iter().filter(|(id, _)| **id != THINK_END).max_by_key(|(id, n)| (**n, **id)).unwrap();
+    (word_tokenizer(&[(THINK_END, "</think>"), (wait, "Wait")]), wait)
+}
+
+#[test]
+fn probes_without_exit_leave_the_sequence_unchanged() {
+    let model = Pretrained::load(&fixture("hf/qwen3-tiny"), &Device::flex()).unwrap();
+    let (tok, wait) = tokenizer_with_triggers(&model);
+    let plain = run(&model, &tok, &config(None));
+    // delta = 1 can never be exceeded: every probe is thrown away and the trigger put back.
+    let never = TruncationConfig {
+        delta: 1.0,
+        inducer: "t1 t2".into(),
+        budget_margin: 0,
+        think_budget_ratio: 1.0,
+        repetition_window: 0,
+        ..Default::default()
+    };
+    let probed = run(&model, &tok, &config(Some(never)));
+    assert!(probed.iter().any(|r| !r.probes.is_empty()), "the test needs triggers in the greedy output");
+    for (p, q) in plain.iter().zip(&probed) {
+        assert_eq!(p.ids, q.ids, "a discarded probe changed the response; probes {:?}", q.probes);
+        for probe in &q.probes {
+            assert_eq!(q.ids[probe.position], wait, "probes pause right before the trigger");
+            assert!(!probe.exited && probe.tokens >= 1);
+        }
+    }
+}
+
+#[test]
+fn a_confident_probe_exits_at_the_trigger() {
+    let model = Pretrained::load(&fixture("hf/qwen3-tiny"), &Device::flex()).unwrap();
+    let (tok, wait) = tokenizer_with_triggers(&model);
+    let plain = run(&model, &tok, &config(None));
+    // Non-strict with delta 0: any probe of two tokens or more is confident.
+    let always = TruncationConfig {
+        delta: 0.0,
+        strict: false,
+        inducer: "t1 t2".into(),
+        budget_margin: 0,
+        think_budget_ratio: 1.0,
+        repetition_window: 0,
+        ..Default::default()
+    };
+    let exited = run(&model, &tok, &config(Some(always)));
+    let mut exits = 0;
+    for (p, q) in plain.iter().zip(&exited) {
+        let Some(first) = p.ids.iter().position(|&id| id == wait) else { continue };
+        exits += 1;
+        assert_eq!(q.exit, ExitType::EarlyExit);
+        assert_eq!(q.probes.len(), 1);
+        assert!(q.probes[0].exited && q.probes[0].confidence > 0.0);
+        assert_eq!(q.probes[0].position, first);
+        // The thinking up to the trigger is kept, then the closing text, then a sampled answer.
+        assert_eq!(q.ids[..first], p.ids[..first]);
+        assert_eq!(q.ids[first], THINK_END);
+        assert!(q.ids.len() > first + 1, "an answer follows the closed thinking");
+    }
+    assert!(exits > 0, "the test needs a trigger in the greedy output");
+}
+
+#[test]
+fn budget_and_validation() {
+    let model = Pretrained::load(&fixture("hf/qwen3-tiny"), &Device::flex()).unwrap();
+    let tok = word_tokenizer(&[(THINK_END, "</think>")]);
+    let trunc = TruncationConfig { think_budget_ratio: 0.5, ..Default::default() };
+    let out = run(&model, &tok, &config(Some(trunc)));
+    for r in &out {
+        // No trigger ever appears, so thinking runs into the budget (20 of 40 tokens) and is closed.
+        assert_eq!(r.exit, ExitType::Budget);
+        assert_eq!(r.ids[20], THINK_END);
+        assert!(r.ids.len() <= 40);
+    }
+    let bad = RolloutConfig { num_generations: 0, ..config(None) };
+    let err = pollster::block_on(rollout(&model.model, &tok, &[vec![1]], &[], &bad)).unwrap_err();
+    assert!(err.to_string().contains("num_generations"));
+}
