@@ -10,7 +10,10 @@ use serde::Serialize;
 use stepgrpo_core::decode::{GenerateConfig, SamplingConfig, generate};
 use stepgrpo_core::logprobs::selective_log_softmax;
 use stepgrpo_core::model::{self, CausalLm};
+use stepgrpo_core::pretrained::Pretrained;
 use stepgrpo_core::rng::Rng;
+use stepgrpo_core::rollout::{RolloutConfig, TruncationConfig, rollout};
+use stepgrpo_core::steps::Triggers;
 
 use crate::DeviceArgs;
 
@@ -32,6 +35,13 @@ pub struct Args {
     /// Timed repetitions (the best is reported); one untimed warm-up run comes first.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
+    /// Also time truncated rollouts with probes against plain rollouts on the same prompts (needs
+    /// tokenizer.json; probes run with delta = 1 so both produce the same tokens).
+    #[arg(long)]
+    rollout: bool,
+    /// Trigger words of the rollout benchmark, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "Wait")]
+    triggers: Vec<String>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -52,6 +62,52 @@ struct Report {
     decode_tokens_per_s: f64,
     /// Seconds for forward + backward + AdamW on a [batch, prompt_len + new_tokens] batch.
     train_step_s: f64,
+    /// With `--rollout`: the probe overhead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollout: Option<RolloutReport>,
+}
+
+/// Truncated rollout with probes against plain sampling, same prompts and tokens.
+#[derive(Serialize, Debug)]
+struct RolloutReport {
+    /// Seconds for the rollouts without probes.
+    plain_s: f64,
+    /// Seconds with a probe at every trigger (none exits).
+    probed_s: f64,
+    /// probed_s / plain_s.
+    ratio: f64,
+    /// Probes made in the probed run.
+    probes: usize,
+    /// Response tokens generated (identical in both runs).
+    tokens: usize,
+}
+
+fn bench_rollout(args: &Args, device: &Device, prompts: &[Vec<u32>]) -> anyhow::Result<RolloutReport> {
+    let p = Pretrained::load(&args.model, device)?;
+    let tok = p.tokenizer.as_ref().context("--rollout needs tokenizer.json in the model directory")?;
+    let triggers = Triggers::new(args.triggers.clone()).context("--triggers")?;
+    let config = |truncation| RolloutConfig {
+        num_generations: 1,
+        max_completion_length: args.new_tokens,
+        sampling: SamplingConfig { seed: 3, ..SamplingConfig::default() },
+        truncation,
+        triggers: triggers.clone(),
+        ..RolloutConfig::default()
+    };
+    let never_exit =
+        TruncationConfig { delta: 1.0, think_budget_ratio: 1.0, repetition_window: 0, ..Default::default() };
+    let run = |c: &RolloutConfig| pollster::block_on(rollout(&p.model, tok, prompts, &[], c));
+    let (plain, probed) = (config(None), config(Some(never_exit)));
+    let outputs = run(&probed)?;
+    let plain_s = best_of(args.repeat, || run(&plain).map(drop).map_err(Into::into))?;
+    let probed_s = best_of(args.repeat, || run(&probed).map(drop).map_err(Into::into))?;
+    Ok(RolloutReport {
+        plain_s,
+        probed_s,
+        ratio: probed_s / plain_s,
+        probes: outputs.iter().map(|r| r.probes.len()).sum(),
+        tokens: outputs.iter().map(|r| r.ids.len()).sum(),
+    })
 }
 
 fn sync(device: &Device) -> anyhow::Result<()> {
@@ -130,6 +186,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         prefill_tokens_per_s: (args.batch * args.prompt_len) as f64 / prefill_s,
         decode_tokens_per_s: (args.batch * (args.new_tokens - 1)) as f64 / decode_s,
         train_step_s,
+        rollout: if args.rollout { Some(bench_rollout(&args, &device, &prompts)?) } else { None },
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -138,6 +195,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("prefill           {:.0} tokens/s", report.prefill_tokens_per_s);
         println!("decode            {:.0} tokens/s", report.decode_tokens_per_s);
         println!("training step     {:.3} s", report.train_step_s);
+        if let Some(r) = &report.rollout {
+            println!(
+                "rollout probes    {:.2}x the plain rollout time ({} probes, {} tokens)",
+                r.ratio, r.probes, r.tokens
+            );
+        }
     }
     Ok(())
 }

@@ -2,6 +2,8 @@
 
 mod bench;
 mod generate;
+mod score;
+mod segment;
 mod tokenize;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +25,10 @@ enum Command {
     Tokenize(tokenize::Args),
     /// Measure prefill and decode throughput and the time of one training step.
     Bench(bench::Args),
+    /// Score grouped responses with the Step-Aware Relative Reward (JSONL in, JSONL out).
+    Score(score::Args),
+    /// Cut a response into semantic steps at its trigger words.
+    Segment(segment::Args),
 }
 
 /// The `--device` option shared by every command that runs a model.
@@ -51,6 +57,8 @@ fn main() {
         Command::Generate(args) => generate::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Score(args) => score::run(args),
+        Command::Segment(args) => segment::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -84,3 +84,58 @@ fn bench_reports_json() {
         assert!(v[key].as_f64().unwrap() > 0.0, "{key}: {out}");
     }
 }
+
+#[test]
+fn score_reproduces_every_reference_reward_case() {
+    let cases: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/reward/cases.json")).unwrap()).unwrap();
+    let input = std::env::temp_dir().join(format!("stepgrpo-score-{}.jsonl", std::process::id()));
+    let lines: Vec<String> = cases["batch"].as_array().unwrap().iter().map(|b| b.to_string()).collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    for case in cases["reward_cases"].as_array().unwrap() {
+        let c = &case["config"];
+        let (alpha, beta) = (c["alpha"].to_string(), c["beta"].to_string());
+        let triggers: Vec<&str> =
+            c["triggers"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        let triggers = triggers.join(",");
+        let mut args = vec!["score", "--input", input.to_str().unwrap(), "--alpha", &alpha, "--beta", &beta];
+        args.extend(["--triggers", &triggers]);
+        if c["correct_mean"] == false {
+            args.push("--all-sample-mean");
+        }
+        if c["step_reward"] == false {
+            args.push("--no-step-reward");
+        }
+        let (ok, out, err) = stepgrpo(&args);
+        assert!(ok, "{err}");
+        let got: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let want = case["outputs"].as_array().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            let name = case["name"].as_str().unwrap();
+            let diff = (g["overall"].as_f64().unwrap() - w["overall"].as_f64().unwrap()).abs();
+            assert!(diff < 1e-12, "{name} line {i}: {g} vs {w}");
+            for key in ["accuracy", "format", "steps", "step_mean"] {
+                assert_eq!(g[key], w[key], "{name} line {i}: {key}");
+            }
+        }
+    }
+    std::fs::write(
+        &input,
+        "{\"response\": \"\\\\boxed{1}\", \"ground_truth\": \"1\", \"uid\": 0}\nnot json\n",
+    )
+    .unwrap();
+    let (ok, _, err) = stepgrpo(&["score", "--input", input.to_str().unwrap()]);
+    assert!(!ok && err.contains("line 2"), "{err}");
+    std::fs::remove_file(input).unwrap();
+}
+
+#[test]
+fn segment_prints_steps() {
+    let (ok, out, err) =
+        stepgrpo(&["segment", "--text", "So 2+2=4. Wait, is it? Waiting... Wait. Yes", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["steps"], 3);
+    assert_eq!(v["spans"][1]["text"], "Wait, is it? Waiting... ");
+}

@@ -17,7 +17,7 @@ fn config(truncation: Option<TruncationConfig>) -> RolloutConfig {
         num_generations: 2,
         max_completion_length: 40,
         sampling: SamplingConfig::greedy(),
-        triggers: vec!["Wait".into()],
+        triggers: Default::default(),
         think_end: "</think>".into(),
         truncation,
     }

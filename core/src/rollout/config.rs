@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decode::SamplingConfig;
 use crate::error::{Error, Result};
+use crate::steps::Triggers;
 
 /// The probe loop (spec section 2); every text is configurable so small models trained on their
 /// own format can use an inducer they have seen.
@@ -58,7 +59,7 @@ pub struct RolloutConfig {
     /// Sampling of thinking and answer tokens (probes are always greedy). Default temperature 1.
     pub sampling: SamplingConfig,
     /// Words that start a new step and where probes pause. Default `["Wait"]`.
-    pub triggers: Vec<String>,
+    pub triggers: Triggers,
     /// The marker that ends the thinking block. Default `</think>`.
     pub think_end: String,
     /// The truncated rollout; `None` = plain sampling.
@@ -71,7 +72,7 @@ impl Default for RolloutConfig {
             num_generations: 8,
             max_completion_length: 512,
             sampling: SamplingConfig::default(),
-            triggers: vec!["Wait".into()],
+            triggers: Triggers::default(),
             think_end: "</think>".into(),
             truncation: Some(TruncationConfig::default()),
         }
@@ -90,9 +91,6 @@ impl RolloutConfig {
         }
         if self.think_end.is_empty() {
             return Err(Error::invalid("think_end", "must not be empty"));
-        }
-        if self.triggers.iter().any(|t| t.is_empty()) {
-            return Err(Error::invalid("triggers", "a trigger word is empty"));
         }
         if let Some(t) = &self.truncation {
             if !(0.0..=1.0).contains(&t.delta) {

@@ -246,19 +246,17 @@ impl Row {
         if next.is_some_and(|c| c.is_ascii_alphabetic()) {
             return Ok(None);
         }
-        for trigger in &s.config.triggers {
-            let Some(head) = before.strip_suffix(trigger.as_str()) else { continue };
-            if head.chars().next_back().is_some_and(|c| c.is_ascii_alphabetic()) {
-                continue;
-            }
-            // The trigger starts in the last token whose text, with what follows, covers it.
-            let mut start = n;
-            while start > from && s.tokenizer.decode(&ids[start..n])?.len() < trigger.len() {
-                start -= 1;
-            }
-            return Ok(Some(start));
+        // Only a trigger that ends the text before the newest token: one seen earlier was handled then.
+        let Some(hit) = s.config.triggers.ends_with_trigger(&before).filter(|h| h.end == before.len()) else {
+            return Ok(None);
+        };
+        // The trigger starts in the last token whose text, with what follows, covers it.
+        let covered = before.len() - hit.start;
+        let mut start = n;
+        while start > from && s.tokenizer.decode(&ids[start..n])?.len() < covered {
+            start -= 1;
         }
-        Ok(None)
+        Ok(Some(start))
     }
 
     /// Records the thinking chunk that ends at `pause`; true once the last `repetition_window`
