@@ -113,3 +113,23 @@ fn budget_and_validation() {
     let err = pollster::block_on(rollout(&model.model, &tok, &[vec![1]], &[], &bad)).unwrap_err();
     assert!(err.to_string().contains("num_generations"));
 }
+
+#[test]
+fn repeated_chunks_end_the_thinking() {
+    let model = Pretrained::load(&fixture("hf/qwen3-tiny"), &Device::flex()).unwrap();
+    let (tok, wait) = tokenizer_with_triggers(&model);
+    let plain = run(&model, &tok, &config(None));
+    // Greedy output of this model repeats the trigger word: chunks between triggers repeat.
+    let guard =
+        TruncationConfig { delta: 1.0, think_budget_ratio: 1.0, budget_margin: 0, ..Default::default() };
+    let out = run(&model, &tok, &config(Some(guard)));
+    let repeated: Vec<_> = out.iter().zip(&plain).filter(|(r, _)| r.exit == ExitType::Repetition).collect();
+    assert!(!repeated.is_empty(), "expected a repetition exit");
+    for (r, p) in repeated {
+        let cut = r.ids.iter().position(|&id| id == THINK_END).unwrap();
+        assert_eq!(r.ids[..cut], p.ids[..cut], "thinking before the cut is kept");
+        assert_eq!(p.ids[cut], wait, "the cut is at a trigger");
+        // Three identical chunks need three probes before the fourth trigger.
+        assert_eq!(r.probes.len(), 3);
+    }
+}

@@ -70,6 +70,22 @@ fn check_prompts(prompts: &[Vec<u32>], vocab: usize) -> Result<()> {
     Ok(())
 }
 
+/// Runs `prompts` through the model in one left-padded batch; returns the cache and the logits of
+/// each prompt's next token ([rows × vocab], row-major).
+pub async fn prefill(model: &CausalLm, prompts: &[Vec<u32>]) -> Result<(KvCache, Vec<f32>)> {
+    check_prompts(prompts, model.config.vocab_size)?;
+    let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let pad: Vec<usize> = prompts.iter().map(|p| width - p.len()).collect();
+    let ids: Vec<i64> = prompts
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(0, width - p.len()).chain(p.iter().map(|&x| x as i64)))
+        .collect();
+    let mut cache = KvCache::new(model.config.num_hidden_layers, pad);
+    let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [prompts.len(), width]), &model.device());
+    let logits = read_rows(model.forward_cached(input, &mut cache)).await?;
+    Ok((cache, logits))
+}
+
 /// Decodes continuations of `prompts` together. Left padding lines the prompts up for one prefill;
 /// each row draws from its own seeded stream, so its output does not depend on the batch it is in.
 pub async fn generate(
@@ -79,21 +95,12 @@ pub async fn generate(
     tokenizer: Option<&Tokenizer>,
 ) -> Result<Vec<Generation>> {
     let vocab = model.config.vocab_size;
-    check_prompts(prompts, vocab)?;
     config.sampling.validate()?;
     if !config.stop_strings.is_empty() && tokenizer.is_none() {
         return Err(Error::invalid("stop_strings", "stop strings need a tokenizer"));
     }
     let device = model.device();
-    let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
-    let pad: Vec<usize> = prompts.iter().map(|p| width - p.len()).collect();
-    let ids: Vec<i64> = prompts
-        .iter()
-        .flat_map(|p| std::iter::repeat_n(0, width - p.len()).chain(p.iter().map(|&x| x as i64)))
-        .collect();
-    let mut cache = KvCache::new(model.config.num_hidden_layers, pad);
-    let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [prompts.len(), width]), &device);
-    let mut logits = read_rows(model.forward_cached(input, &mut cache)).await?;
+    let (mut cache, mut logits) = prefill(model, prompts).await?;
 
     let mut rngs: Vec<Rng> =
         (0..prompts.len()).map(|r| Rng::stream(config.sampling.seed, r as u64)).collect();

@@ -6,9 +6,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::config::RolloutConfig;
 use super::row::{Rollout, Row, Shared};
-use crate::decode::read_rows;
-use crate::error::{Error, Result};
-use crate::model::{CausalLm, KvCache};
+use crate::decode::{prefill, read_rows};
+use crate::error::Result;
+use crate::model::CausalLm;
 use crate::rng::Rng;
 use crate::text::Tokenizer;
 
@@ -23,12 +23,6 @@ pub async fn rollout(
 ) -> Result<Vec<Rollout>> {
     config.validate()?;
     let vocab = model.config.vocab_size;
-    if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
-        return Err(Error::invalid("prompts", "every prompt needs at least one token"));
-    }
-    if let Some(bad) = prompts.iter().flatten().find(|&&id| id as usize >= vocab) {
-        return Err(Error::invalid("token id", format!("{bad} is outside the vocabulary of {vocab}")));
-    }
     let inducer = match &config.truncation {
         Some(t) => tokenizer.encode(&t.inducer)?,
         None => Vec::new(),
@@ -38,17 +32,9 @@ pub async fn rollout(
     let g = config.num_generations;
 
     // One prefill per prompt, then each prompt's cache row is copied to its G responses.
-    let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
-    let pad: Vec<usize> = prompts.iter().map(|p| width - p.len()).collect();
-    let flat: Vec<i64> = prompts
-        .iter()
-        .flat_map(|p| std::iter::repeat_n(0, width - p.len()).chain(p.iter().map(|&x| x as i64)))
-        .collect();
-    let mut prefill = KvCache::new(model.config.num_hidden_layers, pad);
-    let input = Tensor::<2, Int>::from_data(TensorData::new(flat, [prompts.len(), width]), &device);
-    let prompt_logits = read_rows(model.forward_cached(input, &mut prefill)).await?;
+    let (prompt_cache, prompt_logits) = prefill(model, prompts).await?;
     let copies: Vec<usize> = (0..prompts.len()).flat_map(|p| std::iter::repeat_n(p, g)).collect();
-    let mut cache = prefill.select_rows(&copies);
+    let mut cache = prompt_cache.select_rows(&copies);
     let mut logits: Vec<f32> =
         copies.iter().flat_map(|&p| prompt_logits[p * vocab..(p + 1) * vocab].iter().copied()).collect();
 
