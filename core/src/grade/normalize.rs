@@ -183,10 +183,10 @@ fn strip_string(s: &str) -> Result<String, ()> {
         s.insert(0, '0');
     }
     // "x = 5" -> "5" for a short left-hand side.
-    if let [lhs, rhs] = s.split('=').collect::<Vec<_>>().as_slice() {
-        if lhs.chars().count() <= 2 {
-            s = rhs.to_string();
-        }
+    if let [lhs, rhs] = s.split('=').collect::<Vec<_>>().as_slice()
+        && lhs.chars().count() <= 2
+    {
+        s = rhs.to_string();
     }
     s = fix_sqrt(&s)?.replace(' ', "");
     s = fix_fracs(&s)?;

@@ -100,7 +100,7 @@ impl GrpoConfig {
         if !(self.epsilon_high >= 0.0 && self.epsilon_high.is_finite()) {
             return Err(Error::invalid("epsilon_high", format!("{} must be >= 0", self.epsilon_high)));
         }
-        if !(self.dual_clip > 1.0) {
+        if self.dual_clip.is_nan() || self.dual_clip <= 1.0 {
             return Err(Error::invalid("dual_clip", format!("{} must be > 1", self.dual_clip)));
         }
         if !(self.beta >= 0.0 && self.beta.is_finite()) {

@@ -209,10 +209,11 @@ impl ModelConfig {
         if head_dim % 2 != 0 {
             return Err(format!("`head_dim` must be even for rotary embeddings, found {head_dim}"));
         }
-        if let Some(act) = field(raw, &["hidden_act", "hidden_activation"]).and_then(Value::as_str) {
-            if act != "silu" && act != "swish" {
-                return Err(format!("`hidden_act` {act:?} is not supported (only silu)"));
-            }
+        if let Some(act) = field(raw, &["hidden_act", "hidden_activation"]).and_then(Value::as_str)
+            && act != "silu"
+            && act != "swish"
+        {
+            return Err(format!("`hidden_act` {act:?} is not supported (only silu)"));
         }
         if opt_bool("use_sliding_window", false)? {
             return Err("`use_sliding_window: true` is not supported".into());
