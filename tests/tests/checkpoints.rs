@@ -104,3 +104,28 @@ fn broken_checkpoints_name_what_is_wrong() {
     assert!(load_err(&dir).contains("config.json"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn fresh_models_and_pretrained_directories_round_trip() {
+    let device = Device::flex();
+    // A freshly initialised model saves and reloads to the same logits.
+    let config = model::load(&fixture("hf/qwen2-tiny-sharded"), &device).unwrap().config;
+    device.seed(7);
+    let fresh = model::init(&config, &device);
+    let dir = scratch("fresh");
+    pollster::block_on(model::save(&fresh, &dir)).unwrap();
+    let reloaded = model::load(&dir, &device).unwrap();
+    let (a, b) = (logits(&fresh, &device), logits(&reloaded, &device));
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6));
+    assert!(a.iter().all(|x| x.is_finite()));
+
+    // A model directory keeps its generation config (and so its stop ids) through a save.
+    let p = stepgrpo_core::pretrained::Pretrained::load(&fixture("hf/llama-tiny-bf16"), &device).unwrap();
+    let out = scratch("pretrained");
+    pollster::block_on(p.save(&out)).unwrap();
+    assert!(out.join("generation_config.json").exists());
+    let again = stepgrpo_core::pretrained::Pretrained::load(&out, &device).unwrap();
+    assert_eq!(again.eos_token_ids, p.eos_token_ids);
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_dir_all(out).unwrap();
+}
