@@ -86,6 +86,12 @@ pub async fn prefill(model: &CausalLm, prompts: &[Vec<u32>]) -> Result<(KvCache,
     Ok((cache, logits))
 }
 
+/// Feeds one token to each row of `cache` and returns the logits that follow ([rows × vocab]).
+pub async fn feed(model: &CausalLm, cache: &mut KvCache, ids: Vec<i64>) -> Result<Vec<f32>> {
+    let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [cache.batch_size(), 1]), &model.device());
+    read_rows(model.forward_cached(input, cache)).await
+}
+
 /// Decodes continuations of `prompts` together. Left padding lines the prompts up for one prefill;
 /// each row draws from its own seeded stream, so its output does not depend on the batch it is in.
 pub async fn generate(
@@ -99,7 +105,6 @@ pub async fn generate(
     if !config.stop_strings.is_empty() && tokenizer.is_none() {
         return Err(Error::invalid("stop_strings", "stop strings need a tokenizer"));
     }
-    let device = model.device();
     let (mut cache, mut logits) = prefill(model, prompts).await?;
 
     let mut rngs: Vec<Rng> =
@@ -135,8 +140,7 @@ pub async fn generate(
             cache = cache.select_rows(&still);
             active = still.iter().map(|&i| active[i]).collect();
         }
-        let input = Tensor::<2, Int>::from_data(TensorData::new(next, [active.len(), 1]), &device);
-        logits = read_rows(model.forward_cached(input, &mut cache)).await?;
+        logits = feed(model, &mut cache, next).await?;
     }
     Ok(out)
 }

@@ -3,5 +3,5 @@
 mod generate;
 mod sampler;
 
-pub use generate::{FinishReason, GenerateConfig, Generation, generate, prefill, read_rows};
+pub use generate::{FinishReason, GenerateConfig, Generation, feed, generate, prefill, read_rows};
 pub use sampler::{SamplingConfig, argmax, log_prob, sample};

@@ -2,11 +2,9 @@
 //! doing (thinking, probing, closing, answering), so probes of many rows run together and no row
 //! waits for another. Rows rewind their own cache positions after a probe.
 
-use burn::tensor::{Int, Tensor, TensorData};
-
 use super::config::RolloutConfig;
 use super::row::{Rollout, Row, Shared};
-use crate::decode::{prefill, read_rows};
+use crate::decode::{feed, prefill};
 use crate::error::Result;
 use crate::model::CausalLm;
 use crate::rng::Rng;
@@ -28,7 +26,6 @@ pub async fn rollout(
         None => Vec::new(),
     };
     let shared = Shared { config, tokenizer, eos: eos_token_ids, inducer };
-    let device = model.device();
     let g = config.num_generations;
 
     // One prefill per prompt, then each prompt's cache row is copied to its G responses.
@@ -46,7 +43,7 @@ pub async fn rollout(
     // `active[i]` is the row held in cache row i.
     let mut active: Vec<usize> = (0..rows.len()).collect();
     while !active.is_empty() {
-        let mut feed = Vec::with_capacity(active.len());
+        let mut tokens = Vec::with_capacity(active.len());
         let mut keep = Vec::with_capacity(active.len());
         for (i, &r) in active.iter().enumerate() {
             let step = rows[r].step(&logits[i * vocab..(i + 1) * vocab], &shared)?;
@@ -54,7 +51,7 @@ pub async fn rollout(
                 cache.rewind_row(i, len);
             }
             if let Some(id) = step.feed {
-                feed.push(id as i64);
+                tokens.push(id as i64);
                 keep.push(i);
             }
         }
@@ -65,8 +62,7 @@ pub async fn rollout(
             cache = cache.select_rows(&keep);
             active = keep.iter().map(|&i| active[i]).collect();
         }
-        let input = Tensor::<2, Int>::from_data(TensorData::new(feed, [active.len(), 1]), &device);
-        logits = read_rows(model.forward_cached(input, &mut cache)).await?;
+        logits = feed(model, &mut cache, tokens).await?;
     }
     Ok(rows.into_iter().map(|r| r.out).collect())
 }
