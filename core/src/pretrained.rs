@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use crate::error::{Result, read_json};
-use crate::model::{self, CausalLm};
+use crate::model::{self, CausalLm, token_ids};
 use crate::text::Tokenizer;
 
 /// A loaded model directory.
@@ -31,13 +31,7 @@ impl Pretrained {
         let generation = dir.join("generation_config.json");
         if generation.exists() {
             let v: serde_json::Value = read_json(&generation)?;
-            match v.get("eos_token_id") {
-                Some(serde_json::Value::Number(n)) => eos_token_ids.extend(n.as_u64().map(|x| x as u32)),
-                Some(serde_json::Value::Array(a)) => {
-                    eos_token_ids.extend(a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32))
-                }
-                _ => {}
-            }
+            eos_token_ids.extend(v.get("eos_token_id").and_then(token_ids).unwrap_or_default());
         }
         if let Some(tok) = &tokenizer {
             eos_token_ids.extend_from_slice(tok.eos_token_ids());

@@ -236,9 +236,8 @@ impl ModelConfig {
         };
         let eos_token_ids = match field(raw, &["eos_token_id"]) {
             None => Vec::new(),
-            Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_u64).map(|x| x as u32).collect(),
-            Some(v) => return Err(format!("`eos_token_id` must be an integer or a list, found {v}")),
+            Some(v) => token_ids(v)
+                .ok_or_else(|| format!("`eos_token_id` must be an integer or a list, found {v}"))?,
         };
 
         let dtype = match field(raw, &["dtype", "torch_dtype"]).and_then(Value::as_str) {
@@ -336,6 +335,15 @@ impl ModelConfig {
             many => v["eos_token_id"] = many.into(),
         }
         v
+    }
+}
+
+/// Token ids given as one integer or a list of integers (`eos_token_id` in HF configs).
+pub(crate) fn token_ids(v: &Value) -> Option<Vec<u32>> {
+    match v {
+        Value::Number(n) => n.as_u64().map(|x| vec![x as u32]),
+        Value::Array(a) => a.iter().map(|x| x.as_u64().map(|x| x as u32)).collect(),
+        _ => None,
     }
 }
 

@@ -12,6 +12,7 @@ mod weights;
 
 pub use attention::Attention;
 pub use cache::KvCache;
+pub(crate) use config::token_ids;
 pub use config::{Architecture, Dtype, ModelConfig, RopeScaling};
 pub use hf::{load, save, to_hf_safetensors, write_atomic};
 pub use init::init;

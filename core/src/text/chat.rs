@@ -22,6 +22,14 @@ impl Message {
     }
 }
 
+/// A special token of `tokenizer_config.json` (`"eos_token": "<x>"` or `{"content": "<x>", ...}`).
+pub(crate) fn special_token<'a>(config: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    match config.get(key)? {
+        serde_json::Value::String(s) => Some(s),
+        obj => obj.get("content")?.as_str(),
+    }
+}
+
 /// A Jinja chat template with the special tokens it may refer to.
 #[derive(Debug, Clone)]
 pub struct ChatTemplate {
@@ -45,17 +53,10 @@ impl ChatTemplate {
         Ok(t)
     }
 
-    /// Reads `chat_template` (and the bos/eos tokens) from a `tokenizer_config.json`; `None` when the
-    /// file has no template.
-    pub fn from_tokenizer_config(path: &Path) -> Result<Option<Self>> {
-        let v: serde_json::Value = crate::error::read_json(path)?;
-        let token = |key: &str| -> String {
-            match v.get(key) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(obj) => obj.get("content").and_then(|c| c.as_str()).unwrap_or_default().to_string(),
-                None => String::new(),
-            }
-        };
+    /// The template (and bos/eos tokens) of parsed `tokenizer_config.json` contents read from
+    /// `path`; `None` when it has no template.
+    pub fn from_tokenizer_config(v: &serde_json::Value, path: &Path) -> Result<Option<Self>> {
+        let token = |key: &str| special_token(v, key).unwrap_or_default().to_string();
         let source = match v.get("chat_template") {
             Some(serde_json::Value::String(s)) => s.clone(),
             // Some configs hold a list of named templates; the default one is the chat template.

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::chat::{ChatTemplate, Message};
+use super::chat::{ChatTemplate, Message, special_token};
 use crate::error::{Error, Result};
 
 /// The tokenizer of a model directory.
@@ -22,14 +22,9 @@ impl Tokenizer {
         let mut tok = Self::from_bytes(&bytes, &path)?;
         let config = dir.join("tokenizer_config.json");
         if config.exists() {
-            tok.chat_template = ChatTemplate::from_tokenizer_config(&config)?;
             let v: serde_json::Value = crate::error::read_json(&config)?;
-            let eos = match v.get("eos_token") {
-                Some(serde_json::Value::String(s)) => Some(s.as_str()),
-                Some(obj) => obj.get("content").and_then(|c| c.as_str()),
-                None => None,
-            };
-            if let Some(id) = eos.and_then(|t| tok.inner.token_to_id(t)) {
+            tok.chat_template = ChatTemplate::from_tokenizer_config(&v, &config)?;
+            if let Some(id) = special_token(&v, "eos_token").and_then(|t| tok.inner.token_to_id(t)) {
                 tok.add_eos_token_id(id);
             }
         }
