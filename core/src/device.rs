@@ -12,8 +12,11 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// The wgpu backend on the best available adapter.
+    /// wgpu on a hardware adapter; the CPU when the only adapter is a software one (llvmpipe),
+    /// which is slower than the CPU backend itself.
     #[default]
+    Auto,
+    /// The wgpu backend on the best available adapter.
     Wgpu,
     /// burn's pure-Rust CPU backend (flex), also available in wasm.
     Cpu,
@@ -23,9 +26,10 @@ impl FromStr for Backend {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
+            "auto" => Ok(Backend::Auto),
             "wgpu" | "gpu" => Ok(Backend::Wgpu),
             "cpu" | "flex" => Ok(Backend::Cpu),
-            other => Err(Error::invalid("device", format!("{other:?}; expected wgpu or cpu"))),
+            other => Err(Error::invalid("device", format!("{other:?}; expected auto, wgpu or cpu"))),
         }
     }
 }
@@ -33,6 +37,7 @@ impl FromStr for Backend {
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Backend::Auto => "auto",
             Backend::Wgpu => "wgpu",
             Backend::Cpu => "cpu",
         })
@@ -55,12 +60,13 @@ pub struct SelectedDevice {
 /// runtime is started once per process and shared by later calls.
 #[cfg(not(target_family = "wasm"))]
 pub fn select(backend: Backend) -> SelectedDevice {
-    static WGPU: std::sync::OnceLock<Option<(Device, String)>> = std::sync::OnceLock::new();
-    if backend == Backend::Wgpu {
+    static WGPU: std::sync::OnceLock<Option<(Device, String, bool)>> = std::sync::OnceLock::new();
+    if backend != Backend::Cpu {
         let wgpu = WGPU.get_or_init(|| match Device::wgpu_options().init_with_setup() {
             Ok((device, setup)) => {
                 let info = setup.adapter.get_info();
-                Some((device, format!("wgpu: {} ({:?})", info.name, info.backend)))
+                let software = format!("{:?}", info.device_type) == "Cpu";
+                Some((device, format!("wgpu: {} ({:?})", info.name, info.backend), software))
             }
             Err(e) => {
                 log::warn!(
@@ -70,8 +76,16 @@ pub fn select(backend: Backend) -> SelectedDevice {
                 None
             }
         });
-        if let Some((device, description)) = wgpu {
-            return SelectedDevice { device: device.clone(), backend, description: description.clone() };
+        match wgpu {
+            Some((_, name, true)) if backend == Backend::Auto => {
+                let description = format!("cpu (flex; the only wgpu adapter is software: {name})");
+                return SelectedDevice { device: Device::flex(), backend: Backend::Cpu, description };
+            }
+            Some((device, description, _)) => {
+                let backend = Backend::Wgpu;
+                return SelectedDevice { device: device.clone(), backend, description: description.clone() };
+            }
+            None => {}
         }
     }
     SelectedDevice { device: Device::flex(), backend: Backend::Cpu, description: "cpu (flex)".into() }

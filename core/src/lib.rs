@@ -3,6 +3,7 @@
 //! Data flows one way: prompts -> batched decoding with a key/value cache ([`decode`]) ->
 //! responses cut into semantic steps -> graded and rewarded -> GRPO update of the [`model`].
 
+pub mod data;
 pub mod decode;
 pub mod device;
 pub mod error;
@@ -15,6 +16,8 @@ pub mod reward;
 pub mod rng;
 pub mod rollout;
 pub mod steps;
+pub mod task;
 pub mod text;
+pub mod train;
 
 pub use error::{Error, Result};

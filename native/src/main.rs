@@ -1,10 +1,13 @@
 //! `stepgrpo`: train reasoning models to stop thinking once they are confident (Step-GRPO).
 
 mod bench;
+mod eval;
 mod generate;
+mod report;
 mod score;
 mod segment;
 mod tokenize;
+mod train;
 
 use clap::{Parser, Subcommand};
 use stepgrpo_core::device::{self, Backend, SelectedDevice};
@@ -19,6 +22,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train: supervised warm start, then Step-GRPO and the baselines, evaluated side by side.
+    /// With no arguments, runs the built-in overthinking task end to end.
+    Train(train::Args),
+    /// Evaluate a model directory: accuracy, tokens, steps, tokens per correct answer.
+    Eval(eval::Args),
     /// Generate a continuation of a prompt with a key/value cache.
     Generate(generate::Args),
     /// Print the token ids of a text.
@@ -34,8 +42,9 @@ enum Command {
 /// The `--device` option shared by every command that runs a model.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DeviceArgs {
-    /// wgpu (any Vulkan/Metal/DX12 adapter; falls back to the CPU when none exists) or cpu.
-    #[arg(long, default_value = "wgpu")]
+    /// auto (a hardware wgpu adapter, else the CPU), wgpu (any Vulkan/Metal/DX12 adapter, software
+    /// ones included; the CPU when none exists) or cpu.
+    #[arg(long, default_value = "auto")]
     device: Backend,
 }
 
@@ -54,6 +63,8 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::Bench(args) => bench::run(args),

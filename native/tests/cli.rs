@@ -139,3 +139,59 @@ fn segment_prints_steps() {
     assert_eq!(v["steps"], 3);
     assert_eq!(v["spans"][1]["text"], "Wait, is it? Waiting... ");
 }
+
+/// The main job in its smoke size: every phase runs, the table, results and plot appear, a finished
+/// model evaluates from its directory, and `--resume` reuses what is done.
+#[test]
+fn train_quick_writes_results_and_resumes() {
+    let dir = std::env::temp_dir().join(format!("stepgrpo-cli-train-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.to_str().unwrap();
+    let (ok, stdout, err) = stepgrpo(&["train", "--quick", "--output-dir", out, "--device", "cpu"]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("step_grpo") && stdout.contains("accuracy"), "{stdout}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let methods: Vec<&str> =
+        results["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["sft", "step_grpo", "grpo", "grpo_length_penalty"]);
+    assert_eq!(results["methods"][0]["tokens_relative"], 1.0);
+    assert!(std::fs::read_to_string(dir.join("plot.svg")).unwrap().contains("<polyline"));
+    let metrics = std::fs::read_to_string(dir.join("step_grpo/metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    for key in ["reward", "reward_std", "completions/mean_length", "steps/mean", "early_exit/rate", "kl"] {
+        assert!(first.get(key).is_some(), "{key} missing from {first}");
+    }
+    assert!(dir.join("step_grpo/checkpoint-1/optimizer.bpk").exists());
+
+    let model = dir.join("step_grpo/final");
+    let (ok, stdout, err) =
+        stepgrpo(&["eval", "--model", model.to_str().unwrap(), "--problems", "8", "--device", "cpu"]);
+    assert!(ok, "{err}");
+    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(stats["responses"], 8);
+
+    let (ok, _, err) = stepgrpo(&["train", "--quick", "--output-dir", out, "--device", "cpu", "--resume"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("sft: already finished") && err.contains("grpo: already finished"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn train_rejects_bad_options_before_any_work() {
+    let (ok, _, err) = stepgrpo(&["train", "--methods", "step_grpo,ppo", "--device", "cpu"]);
+    assert!(!ok);
+    assert!(err.contains("`ppo` is not one of"), "{err}");
+    let dir = std::env::temp_dir().join(format!("stepgrpo-cli-badcfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[rl]\nprompts_per_step = 6\ngradient_accumulation_steps = 4\n").unwrap();
+    let (ok, _, err) = stepgrpo(&["train", "--config", path.to_str().unwrap(), "--device", "cpu"]);
+    assert!(!ok);
+    assert!(err.contains("rl.gradient_accumulation_steps"), "{err}");
+    std::fs::write(&path, "[rl]\nmax_stepz = 3\n").unwrap();
+    let (ok, _, err) = stepgrpo(&["train", "--config", path.to_str().unwrap(), "--device", "cpu"]);
+    assert!(!ok);
+    assert!(err.contains("bad.toml") && err.contains("max_stepz"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,211 @@
+//! The built-in overthinking task: chains of additions and subtractions with integer answers, and
+//! chain-of-thought traces in the reasoning-model format that imitate an overthinking model.
+//!
+//! A trace computes one line per operation, then checks lines with `Wait, ` and the inverse
+//! operation. Most checks are redundant (the line was right), so a model that stops once it is sure
+//! loses nothing; but some traces contain a slip, which only the check that follows it exposes and
+//! repairs, so cutting every check blindly costs accuracy.
+//!
+//! ```text
+//! 37+48-19=?            <- prompt, ends with "<think>\n"
+//! <think>
+//! 37+48=85
+//! 85-19=76              <- a slip (not trained on)
+//! Wait, 76+19=95        <- the check exposes it: 95 is not 85
+//! 85-19=66              <- the repair
+//! Wait, 66+19=85        <- a redundant check
+//! </think>
+//!
+//! \boxed{66}
+//! ```
+
+mod trace;
+mod vocab;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Problem;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+pub use trace::{Example, Segment};
+pub use vocab::{EOS, model_config, tokenizer, tokenizer_files};
+
+/// One difficulty level: how many operands and how many digits the later operands have (the
+/// first operand always has two digits; every value along the chain stays in 0..=99).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Level {
+    /// Operands in the chain (2 = one operation).
+    pub operands: usize,
+    /// Digits of the operands after the first (1 or 2).
+    pub digits: u32,
+}
+
+/// How problems and traces are generated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskConfig {
+    /// Difficulty levels, drawn uniformly. Default: 2, 3 and 4 operands, one-digit after the first.
+    pub levels: Vec<Level>,
+    /// Probability that a trace contains a slip repaired by a check. Default 0.25.
+    pub slip_rate: f64,
+    /// Probabilities of 0, 1, 2, ... redundant checks after the last line. Default [0.1, 0.3, 0.35, 0.25].
+    pub redundant_checks: Vec<f64>,
+    /// Probability of one redundant check after an earlier line as well. Default 0.3.
+    pub early_check_rate: f64,
+    /// Share of supervised examples cut at a random line and answered right away (loss on the answer
+    /// only), so that the probe's confidence means something. Default 0.3.
+    pub probe_example_rate: f64,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        TaskConfig {
+            levels: vec![
+                Level { operands: 2, digits: 1 },
+                Level { operands: 3, digits: 1 },
+                Level { operands: 4, digits: 1 },
+            ],
+            slip_rate: 0.25,
+            redundant_checks: vec![0.1, 0.3, 0.35, 0.25],
+            early_check_rate: 0.3,
+            probe_example_rate: 0.3,
+        }
+    }
+}
+
+impl TaskConfig {
+    /// Checks every knob, naming the one at fault.
+    pub fn validate(&self) -> Result<()> {
+        if self.levels.is_empty() {
+            return Err(Error::invalid("task.levels", "needs at least one level"));
+        }
+        for l in &self.levels {
+            if !(2..=8).contains(&l.operands) || !(1..=2).contains(&l.digits) {
+                return Err(Error::invalid(
+                    "task.levels",
+                    format!("{l:?}: operands must be in 2..=8 and digits in 1..=2"),
+                ));
+            }
+        }
+        for (name, p) in [
+            ("task.slip_rate", self.slip_rate),
+            ("task.early_check_rate", self.early_check_rate),
+            ("task.probe_example_rate", self.probe_example_rate),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(Error::invalid(name, format!("{p} must be in [0, 1]")));
+            }
+        }
+        let total: f64 = self.redundant_checks.iter().sum();
+        if self.redundant_checks.is_empty()
+            || self.redundant_checks.iter().any(|&p| p < 0.0)
+            || (total - 1.0).abs() > 1e-6
+        {
+            return Err(Error::invalid("task.redundant_checks", "must be probabilities summing to 1"));
+        }
+        Ok(())
+    }
+}
+
+/// A problem of the task: the chain, its operations and its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// The first operand.
+    pub start: i64,
+    /// Each operation: `+` or `-` and its operand.
+    pub ops: Vec<(char, i64)>,
+}
+
+impl Chain {
+    /// Draws a chain of a random level; every intermediate value stays in 0..=99 and the answer has
+    /// two digits (so a probe's confidence covers at least one digit after the first).
+    pub fn sample(config: &TaskConfig, rng: &mut Rng) -> Chain {
+        let level = config.levels[rng.below(config.levels.len())];
+        let max = if level.digits == 1 { 9 } else { 99 };
+        loop {
+            let start = 10 + rng.below(90) as i64;
+            let mut value = start;
+            let mut ops = Vec::with_capacity(level.operands - 1);
+            for _ in 1..level.operands {
+                let x = 1 + rng.below(max) as i64;
+                let (can_add, can_sub) = (value + x <= 99, value - x >= 0);
+                let op = match (can_add, can_sub) {
+                    (true, true) => ['+', '-'][rng.below(2)],
+                    (true, false) => '+',
+                    (false, true) => '-',
+                    (false, false) => break,
+                };
+                value = apply(value, op, x);
+                ops.push((op, x));
+            }
+            if ops.len() == level.operands - 1 && value >= 10 {
+                return Chain { start, ops };
+            }
+        }
+    }
+
+    /// The values along the chain, the answer last.
+    pub fn values(&self) -> Vec<i64> {
+        let mut v = vec![self.start];
+        for &(op, x) in &self.ops {
+            v.push(apply(*v.last().unwrap(), op, x));
+        }
+        v
+    }
+
+    /// The answer.
+    pub fn answer(&self) -> i64 {
+        *self.values().last().unwrap()
+    }
+
+    /// The prompt text: the expression, `=?`, and the opened thinking block.
+    pub fn prompt(&self) -> String {
+        let mut s = self.start.to_string();
+        for &(op, x) in &self.ops {
+            s.push(op);
+            s.push_str(&x.to_string());
+        }
+        s + "=?\n<think>\n"
+    }
+
+    /// The chain as a [`Problem`] with its ground truth.
+    pub fn problem(&self) -> Problem {
+        Problem { prompt: self.prompt(), answer: self.answer().to_string() }
+    }
+}
+
+fn apply(value: i64, op: char, x: i64) -> i64 {
+    if op == '+' { value + x } else { value - x }
+}
+
+/// `count` problems from the stream `seed`; training and held-out sets use different seeds.
+pub fn problems(config: &TaskConfig, seed: u64, count: usize) -> Vec<Chain> {
+    let mut rng = Rng::new(seed);
+    (0..count).map(|_| Chain::sample(config, &mut rng)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chains_stay_in_range_and_answers_have_two_digits() {
+        let config = TaskConfig::default();
+        for c in problems(&config, 7, 500) {
+            assert!(c.values().iter().all(|v| (0..=99).contains(v)), "{c:?}");
+            assert!(c.answer() >= 10);
+            assert!(c.prompt().ends_with("=?\n<think>\n"));
+        }
+    }
+
+    #[test]
+    fn validation_names_the_knob() {
+        let mut c = TaskConfig { slip_rate: 1.5, ..TaskConfig::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("task.slip_rate"));
+        c.slip_rate = 0.1;
+        c.redundant_checks = vec![0.5];
+        assert!(c.validate().unwrap_err().to_string().contains("task.redundant_checks"));
+    }
+}

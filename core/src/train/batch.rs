@@ -1,0 +1,80 @@
+//! Sequences padded into one batch, and the log-probabilities a model gives their tokens.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::logprobs::selective_log_softmax;
+use crate::model::CausalLm;
+
+/// One training sequence: a prompt, its completion, and which completion tokens carry loss.
+pub struct Sequence<'a> {
+    /// Prompt ids (never trained).
+    pub prompt: &'a [u32],
+    /// Completion ids.
+    pub completion: &'a [u32],
+    /// Per completion id whether it is trained; `None` trains all of them.
+    pub trained: Option<&'a [bool]>,
+}
+
+/// Right-padded sequences: inputs are positions 0..T-1, targets 1..T; right padding never changes
+/// the logits of earlier positions under a causal mask.
+pub struct TokenBatch {
+    /// Input ids [B, T-1].
+    pub inputs: Tensor<2, Int>,
+    /// Target ids [B, T-1] (the next token at every input position).
+    pub targets: Tensor<2, Int>,
+    /// 1 where the target is a trained completion token, else 0 [B, T-1].
+    pub mask: Tensor<2>,
+    /// Trained tokens in the batch.
+    pub tokens: usize,
+}
+
+impl TokenBatch {
+    /// Pads `sequences` with `pad` onto `device`.
+    pub fn new(sequences: &[Sequence], pad: u32, device: &Device) -> TokenBatch {
+        let t = sequences.iter().map(|s| s.prompt.len() + s.completion.len()).max().unwrap_or(1).max(2);
+        let b = sequences.len();
+        let mut ids = vec![pad as i64; b * t];
+        let mut mask = vec![0f32; b * (t - 1)];
+        for (i, s) in sequences.iter().enumerate() {
+            let row = &mut ids[i * t..(i + 1) * t];
+            for (j, &id) in s.prompt.iter().chain(s.completion).enumerate() {
+                row[j] = id as i64;
+            }
+            for j in 0..s.completion.len() {
+                if s.trained.is_none_or(|m| m[j]) {
+                    // Completion token j sits at position prompt + j, predicted from the one before.
+                    mask[i * (t - 1) + s.prompt.len() + j - 1] = 1.0;
+                }
+            }
+        }
+        let tokens = mask.iter().filter(|&&m| m > 0.0).count();
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), device);
+        TokenBatch {
+            inputs: ids.clone().narrow(1, 0, t - 1),
+            targets: ids.narrow(1, 1, t - 1),
+            mask: Tensor::from_data(TensorData::new(mask, [b, t - 1]), device),
+            tokens,
+        }
+    }
+
+    /// The same batch on the device without autodiff (for models that are not trained).
+    pub fn inner(&self) -> TokenBatch {
+        TokenBatch {
+            inputs: self.inputs.clone().inner(),
+            targets: self.targets.clone().inner(),
+            mask: self.mask.clone().inner(),
+            tokens: self.tokens,
+        }
+    }
+}
+
+/// Log-probability of every target under `model` [B, T-1].
+pub fn token_log_probs(model: &CausalLm, batch: &TokenBatch) -> Tensor<2> {
+    selective_log_softmax(model.forward(batch.inputs.clone()), batch.targets.clone())
+}
+
+/// Mean negative log-likelihood of the trained tokens: the supervised loss.
+pub fn nll_loss(model: &CausalLm, batch: &TokenBatch) -> Tensor<1> {
+    let logp = token_log_probs(model, batch);
+    -(logp * batch.mask.clone()).sum() / (batch.tokens.max(1) as f64)
+}

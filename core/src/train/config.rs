@@ -1,0 +1,455 @@
+//! Every knob of a training run. Names follow TRL's `GRPOConfig` / transformers' `TrainingArguments`
+//! where one exists; every struct validates itself before any work starts.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::grpo::GrpoConfig;
+use crate::reward::{
+    AccuracyConfig, AccuracyReward, LengthPenaltyConfig, LengthPenaltyReward, Reward, StepAwareConfig,
+    StepAwareReward,
+};
+use crate::rollout::{RolloutConfig, TruncationConfig};
+use crate::task::TaskConfig;
+
+/// The RL methods of the paper's comparison, all on the same code path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Step-aware reward + truncated rollout.
+    StepGrpo,
+    /// Accuracy + format reward, plain sampling.
+    Grpo,
+    /// GRPO + the Kimi k1.5 length penalty.
+    GrpoLengthPenalty,
+    /// Step-GRPO without the step reward (truncated rollout only).
+    StepGrpoNoStepReward,
+    /// Step-GRPO without the truncated rollout (step reward only).
+    StepGrpoNoTruncation,
+    /// Step-GRPO with mu over all responses of a group, not only the correct ones.
+    StepGrpoAllMean,
+}
+
+impl Method {
+    /// Every method, in the order of the results table.
+    pub const ALL: [Method; 6] = [
+        Method::Grpo,
+        Method::GrpoLengthPenalty,
+        Method::StepGrpo,
+        Method::StepGrpoNoStepReward,
+        Method::StepGrpoNoTruncation,
+        Method::StepGrpoAllMean,
+    ];
+
+    /// The name used in tables and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::StepGrpo => "step_grpo",
+            Method::Grpo => "grpo",
+            Method::GrpoLengthPenalty => "grpo_length_penalty",
+            Method::StepGrpoNoStepReward => "step_grpo_no_step_reward",
+            Method::StepGrpoNoTruncation => "step_grpo_no_truncation",
+            Method::StepGrpoAllMean => "step_grpo_all_mean",
+        }
+    }
+
+    /// Parses [`Method::name`].
+    pub fn from_name(name: &str) -> Result<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+            Error::invalid("method", format!("`{name}` is not one of {}", names.join(", ")))
+        })
+    }
+
+    /// Whether training rollouts are truncated by probes.
+    pub fn truncates(self) -> bool {
+        matches!(self, Method::StepGrpo | Method::StepGrpoNoStepReward | Method::StepGrpoAllMean)
+    }
+
+    /// The method's reward function.
+    pub fn reward(self, config: &RewardConfig, rollout: &RolloutConfig) -> Result<Box<dyn Reward>> {
+        let triggers = rollout.triggers.clone();
+        let step = |step_reward: bool, correct_mean: bool| StepAwareConfig {
+            alpha: config.alpha,
+            beta: config.step_beta,
+            correct_mean,
+            step_reward,
+            triggers: triggers.clone(),
+        };
+        let bad = |e: crate::reward::RewardError| Error::invalid("reward", e.to_string());
+        Ok(match self {
+            Method::StepGrpo | Method::StepGrpoNoTruncation => {
+                Box::new(StepAwareReward::new(step(true, true)).map_err(bad)?)
+            }
+            Method::StepGrpoAllMean => Box::new(StepAwareReward::new(step(true, false)).map_err(bad)?),
+            Method::Grpo | Method::StepGrpoNoStepReward => Box::new(
+                AccuracyReward::new(AccuracyConfig { alpha: config.alpha, triggers: triggers.clone() })
+                    .map_err(bad)?,
+            ),
+            Method::GrpoLengthPenalty => Box::new(
+                LengthPenaltyReward::new(LengthPenaltyConfig {
+                    alpha: config.alpha,
+                    weight: config.length_weight,
+                    triggers: triggers.clone(),
+                })
+                .map_err(bad)?,
+            ),
+        })
+    }
+}
+
+/// Reward weights shared by the methods.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RewardConfig {
+    /// Weight of accuracy against format. Default 0.9.
+    pub alpha: f64,
+    /// Strength of the step efficiency factor (the paper's beta). Default 0.5.
+    pub step_beta: f64,
+    /// Weight of the Kimi length term. Default 1.0.
+    pub length_weight: f64,
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        RewardConfig { alpha: 0.9, step_beta: 0.5, length_weight: 1.0 }
+    }
+}
+
+/// How the learning rate moves over a run (transformers: `lr_scheduler_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// Warm-up, then constant.
+    #[default]
+    Constant,
+    /// Warm-up, then linear decay to 0.
+    Linear,
+    /// Warm-up, then cosine decay to 0.
+    Cosine,
+}
+
+/// AdamW with global gradient-norm clipping and a schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimConfig {
+    /// Peak learning rate. Default 3e-5 (tiny models need more than the paper's 1e-6).
+    pub learning_rate: f64,
+    /// Decoupled weight decay. Default 0.01.
+    pub weight_decay: f64,
+    /// Default 0.9.
+    pub adam_beta1: f64,
+    /// Default 0.999.
+    pub adam_beta2: f64,
+    /// Default 1e-8.
+    pub adam_epsilon: f64,
+    /// Clip the global gradient norm to this (0 = no clipping). Default 1.0.
+    pub max_grad_norm: f64,
+    /// Steps of linear warm-up. Default 0.
+    pub warmup_steps: usize,
+    /// Default constant.
+    pub lr_scheduler_type: Schedule,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            learning_rate: 3e-5,
+            weight_decay: 0.01,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_epsilon: 1e-8,
+            max_grad_norm: 1.0,
+            warmup_steps: 0,
+            lr_scheduler_type: Schedule::Constant,
+        }
+    }
+}
+
+impl OptimConfig {
+    /// Checks every knob; `section` prefixes the names in errors.
+    pub fn validate(&self, section: &str) -> Result<()> {
+        let bad = |name: &str, v: f64, want: &str| {
+            Err(Error::invalid(format!("{section}.{name}"), format!("{v} {want}")))
+        };
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", self.learning_rate, "must be > 0");
+        }
+        for (name, v) in [("adam_beta1", self.adam_beta1), ("adam_beta2", self.adam_beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(name, v, "must be in [0, 1)");
+            }
+        }
+        for (name, v) in [
+            ("weight_decay", self.weight_decay),
+            ("adam_epsilon", self.adam_epsilon),
+            ("max_grad_norm", self.max_grad_norm),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return bad(name, v, "must be >= 0");
+            }
+        }
+        Ok(())
+    }
+
+    /// The learning rate at `step` (0-based) of `total`.
+    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+        if step < self.warmup_steps {
+            return self.learning_rate * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
+        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
+        self.learning_rate
+            * match self.lr_scheduler_type {
+                Schedule::Constant => 1.0,
+                Schedule::Linear => 1.0 - progress,
+                Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+            }
+    }
+}
+
+/// The supervised warm start on the task's traces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SftConfig {
+    /// Optimizer steps (0 skips the warm start). Default 1500.
+    pub max_steps: usize,
+    /// Examples per step. Default 32.
+    pub batch_size: usize,
+    /// Default: lr 1e-3, 100 warm-up steps, cosine decay.
+    pub optim: OptimConfig,
+}
+
+impl Default for SftConfig {
+    fn default() -> Self {
+        SftConfig {
+            max_steps: 1500,
+            batch_size: 32,
+            optim: OptimConfig {
+                learning_rate: 1e-3,
+                warmup_steps: 100,
+                lr_scheduler_type: Schedule::Cosine,
+                ..OptimConfig::default()
+            },
+        }
+    }
+}
+
+/// The RL phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RlConfig {
+    /// Optimizer steps per method. Default 60.
+    pub max_steps: usize,
+    /// Prompts per step; each gets `rollout.num_generations` responses. Default 16.
+    pub prompts_per_step: usize,
+    /// Micro-batches per optimizer step (TRL: `gradient_accumulation_steps`). Default 1.
+    pub gradient_accumulation_steps: usize,
+    /// Default: lr 3e-5, constant.
+    pub optim: OptimConfig,
+    /// The policy loss.
+    pub grpo: GrpoConfig,
+    /// Rollout generation; `rollout.truncation` holds the probe settings of the truncating methods.
+    pub rollout: RolloutConfig,
+    /// Reward weights.
+    pub reward: RewardConfig,
+}
+
+impl Default for RlConfig {
+    fn default() -> Self {
+        RlConfig {
+            max_steps: 60,
+            prompts_per_step: 16,
+            gradient_accumulation_steps: 1,
+            optim: OptimConfig::default(),
+            grpo: GrpoConfig::default(),
+            rollout: RolloutConfig::default(),
+            reward: RewardConfig::default(),
+        }
+    }
+}
+
+/// Held-out evaluation (the paper's: temperature 0.6, top-p 0.9, one response, no probes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Held-out problems. Default 500.
+    pub num_problems: usize,
+    /// Default 0.6.
+    pub temperature: f32,
+    /// Default 0.9.
+    pub top_p: f32,
+    /// Response tokens at most. Default 512.
+    pub max_completion_length: usize,
+    /// Run the probe loop while evaluating (the DEER baseline), with `rl.rollout.truncation`. Default false.
+    pub deer: bool,
+    /// During RL, evaluate every this many steps on the first `eval_subset` problems (0 = never).
+    /// Default 10.
+    pub eval_steps: usize,
+    /// Problems of the evaluations during RL. Default 100.
+    pub eval_subset: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            num_problems: 500,
+            temperature: 0.6,
+            top_p: 0.9,
+            max_completion_length: 512,
+            deer: false,
+            eval_steps: 10,
+            eval_subset: 100,
+        }
+    }
+}
+
+/// A whole run: where the model and problems come from, SFT, RL for each method, evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Run directory: checkpoints, metrics, plot, results. Default `runs/stepgrpo`.
+    pub output_dir: PathBuf,
+    /// Seed of model initialisation, problems and sampling. Default 0.
+    pub seed: u64,
+    /// A Hugging Face model directory to start from; `None` trains the built-in task's tiny model.
+    pub model: Option<PathBuf>,
+    /// Training problems as JSONL (HF models); `None` draws the built-in task's.
+    pub train_data: Option<PathBuf>,
+    /// Held-out problems as JSONL; `None` draws the built-in task's (from another seed).
+    pub eval_data: Option<PathBuf>,
+    /// The built-in task.
+    pub task: TaskConfig,
+    /// Supervised warm start (built-in task only).
+    pub sft: SftConfig,
+    /// The RL phase.
+    pub rl: RlConfig,
+    /// The methods to train from the warm start, each from the same starting point.
+    pub methods: Vec<Method>,
+    /// Evaluation.
+    pub eval: EvalConfig,
+    /// Write a checkpoint every this many optimizer steps (0 = only at the end). Default 50.
+    pub save_steps: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            output_dir: PathBuf::from("runs/stepgrpo"),
+            seed: 0,
+            model: None,
+            train_data: None,
+            eval_data: None,
+            task: TaskConfig::default(),
+            sft: SftConfig::default(),
+            rl: RlConfig::default(),
+            methods: vec![Method::StepGrpo, Method::Grpo, Method::GrpoLengthPenalty],
+            eval: EvalConfig::default(),
+            save_steps: 50,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the whole configuration, naming the option at fault.
+    pub fn validate(&self) -> Result<()> {
+        self.task.validate()?;
+        self.sft.optim.validate("sft.optim")?;
+        self.rl.optim.validate("rl.optim")?;
+        self.rl.grpo.validate()?;
+        self.rl.rollout.validate()?;
+        if self.sft.batch_size == 0 {
+            return Err(Error::invalid("sft.batch_size", "must be at least 1"));
+        }
+        if self.rl.prompts_per_step == 0 {
+            return Err(Error::invalid("rl.prompts_per_step", "must be at least 1"));
+        }
+        let ga = self.rl.gradient_accumulation_steps;
+        if ga == 0 || !self.rl.prompts_per_step.is_multiple_of(ga) {
+            return Err(Error::invalid(
+                "rl.gradient_accumulation_steps",
+                format!(
+                    "{ga} must be at least 1 and divide rl.prompts_per_step ({})",
+                    self.rl.prompts_per_step
+                ),
+            ));
+        }
+        if self.methods.is_empty() {
+            return Err(Error::invalid("methods", "name at least one method"));
+        }
+        if self.methods.iter().any(|m| m.truncates()) || self.eval.deer {
+            self.truncation()?;
+        }
+        for m in &self.methods {
+            m.reward(&self.rl.reward, &self.rl.rollout)?;
+        }
+        if self.model.is_some() && self.train_data.is_none() {
+            return Err(Error::invalid("train_data", "a model directory needs a JSONL problem file"));
+        }
+        if self.eval.num_problems == 0 && self.eval_data.is_none() {
+            return Err(Error::invalid("eval.num_problems", "must be at least 1"));
+        }
+        if self.eval.max_completion_length == 0 {
+            return Err(Error::invalid("eval.max_completion_length", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The probe settings of the truncating methods and of DEER evaluation.
+    pub fn truncation(&self) -> Result<&TruncationConfig> {
+        self.rl.rollout.truncation.as_ref().ok_or_else(|| {
+            Error::invalid("rl.rollout.truncation", "the truncating methods and DEER need probe settings")
+        })
+    }
+
+    /// The settings for the built-in task: the probe closes the thinking and opens `\boxed{`, as the
+    /// task's traces do, and stops at the closing brace; responses are short.
+    pub fn builtin() -> TrainConfig {
+        let mut c = TrainConfig::default();
+        c.rl.rollout.max_completion_length = 128;
+        c.eval.max_completion_length = 128;
+        if let Some(t) = &mut c.rl.rollout.truncation {
+            t.inducer = "</think>\n\n\\boxed{".into();
+            t.probe_stop = "}".into();
+            t.probe_max_tokens = 6;
+            t.budget_margin = 8;
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules() {
+        let o = OptimConfig { learning_rate: 1.0, warmup_steps: 10, ..OptimConfig::default() };
+        assert_eq!(o.lr_at(0, 110), 0.1);
+        assert_eq!(o.lr_at(9, 110), 1.0);
+        assert_eq!(o.lr_at(50, 110), 1.0);
+        let cos = OptimConfig { lr_scheduler_type: Schedule::Cosine, ..o.clone() };
+        assert!((cos.lr_at(60, 110) - 0.5).abs() < 1e-12);
+        let lin = OptimConfig { lr_scheduler_type: Schedule::Linear, ..o };
+        assert!((lin.lr_at(110, 110)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn validation_names_the_option() {
+        let mut c = TrainConfig::builtin();
+        c.validate().unwrap();
+        c.rl.gradient_accumulation_steps = 3;
+        assert!(c.validate().unwrap_err().to_string().contains("rl.gradient_accumulation_steps"));
+        c.rl.gradient_accumulation_steps = 1;
+        c.rl.rollout.truncation = None;
+        assert!(c.validate().unwrap_err().to_string().contains("rl.rollout.truncation"));
+        c.methods = vec![Method::Grpo];
+        c.validate().unwrap();
+        c.sft.optim.learning_rate = -1.0;
+        assert!(c.validate().unwrap_err().to_string().contains("sft.optim.learning_rate"));
+        assert_eq!(Method::from_name("grpo").unwrap(), Method::Grpo);
+        assert!(Method::from_name("ppo").unwrap_err().to_string().contains("step_grpo"));
+    }
+}

@@ -1,0 +1,103 @@
+//! Held-out evaluation: accuracy, tokens, steps and tokens per correct answer, with plain sampling
+//! (the paper's protocol) or with the probe loop at inference time (DEER).
+
+use serde::{Deserialize, Serialize};
+
+use super::config::EvalConfig;
+use super::metrics::RolloutStats;
+use crate::data::Problem;
+use crate::decode::SamplingConfig;
+use crate::error::{Error, Result};
+use crate::model::CausalLm;
+use crate::reward::{AccuracyConfig, AccuracyReward, Reward, RewardBatch};
+use crate::rollout::{Rollout, RolloutConfig, rollout};
+use crate::text::Tokenizer;
+
+/// Prompts decoded together at most (bounds the key/value cache).
+const CHUNK: usize = 256;
+
+/// One evaluated response, for inspection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The prompt.
+    pub prompt: String,
+    /// The response text.
+    pub response: String,
+    /// The ground truth.
+    pub answer: String,
+    /// Whether the response was graded correct.
+    pub correct: bool,
+}
+
+/// The result of an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// Accuracy, tokens, steps, early exits.
+    pub stats: RolloutStats,
+    /// The first few responses.
+    pub samples: Vec<Sample>,
+}
+
+impl EvalConfig {
+    /// The rollout settings of an evaluation: one response per problem, this config's sampling, and
+    /// the triggers of `base` (the training rollout); its probes too when `deer` is on.
+    pub fn rollout(&self, base: &RolloutConfig, seed: u64) -> RolloutConfig {
+        RolloutConfig {
+            num_generations: 1,
+            max_completion_length: self.max_completion_length,
+            sampling: SamplingConfig { temperature: self.temperature, top_k: 0, top_p: self.top_p, seed },
+            triggers: base.triggers.clone(),
+            think_end: base.think_end.clone(),
+            truncation: if self.deer { base.truncation.clone() } else { None },
+        }
+    }
+}
+
+/// Answers every problem once with `model` under `rollout_config` (see [`EvalConfig::rollout`]) and
+/// grades the answers.
+pub async fn evaluate(
+    model: &CausalLm,
+    tokenizer: &Tokenizer,
+    eos_token_ids: &[u32],
+    problems: &[Problem],
+    rollout_config: &RolloutConfig,
+) -> Result<EvalReport> {
+    if problems.is_empty() {
+        return Err(Error::invalid("eval problems", "none given"));
+    }
+    let seed = rollout_config.sampling.seed;
+    let mut rollouts: Vec<Rollout> = Vec::with_capacity(problems.len());
+    for (c, chunk) in problems.chunks(CHUNK).enumerate() {
+        let prompts = chunk.iter().map(|p| tokenizer.encode(&p.prompt)).collect::<Result<Vec<_>>>()?;
+        // Each chunk samples from its own streams, so results do not depend on the chunk size.
+        let config = RolloutConfig {
+            sampling: SamplingConfig { seed: seed.wrapping_add(c as u64), ..rollout_config.sampling },
+            ..rollout_config.clone()
+        };
+        rollouts.extend(rollout(model, tokenizer, &prompts, eos_token_ids, &config).await?);
+    }
+    let texts = rollouts.iter().map(|r| tokenizer.decode(&r.ids)).collect::<Result<Vec<_>>>()?;
+    let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let truths: Vec<&str> = problems.iter().map(|p| p.answer.as_str()).collect();
+    let uids: Vec<String> = (0..problems.len()).map(|i| i.to_string()).collect();
+    let uid_refs: Vec<&str> = uids.iter().map(String::as_str).collect();
+    let triggers = rollout_config.triggers.clone();
+    let reward = AccuracyReward::new(AccuracyConfig { alpha: 1.0, triggers })
+        .map_err(|e| Error::invalid("eval", e.to_string()))?;
+    let batch = RewardBatch::new(&text_refs, &truths, &uid_refs)
+        .map_err(|e| Error::invalid("eval", e.to_string()))?;
+    let scores = reward.score(&batch).map_err(|e| Error::invalid("eval", e.to_string()))?;
+    let samples = problems
+        .iter()
+        .zip(&texts)
+        .zip(&scores)
+        .take(8)
+        .map(|((p, t), s)| Sample {
+            prompt: p.prompt.clone(),
+            response: t.clone(),
+            answer: p.answer.clone(),
+            correct: s.accuracy > 0.0,
+        })
+        .collect();
+    Ok(EvalReport { stats: RolloutStats::new(&rollouts, &scores), samples })
+}

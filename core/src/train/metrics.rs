@@ -1,0 +1,129 @@
+//! Per-step metrics under the names of spec section 7 (TRL's where one exists), and the statistics
+//! of a set of rollouts they are computed from.
+
+use serde::{Deserialize, Serialize};
+
+use crate::reward::RewardOutput;
+use crate::rollout::{ExitType, Rollout};
+
+/// One optimizer step of RL, as one JSONL record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RlMetrics {
+    /// The method trained.
+    pub method: String,
+    /// Optimizer step, from 1.
+    pub step: usize,
+    /// Mean reward.
+    pub reward: f64,
+    /// Mean over groups of the reward's standard deviation.
+    pub reward_std: f64,
+    /// Share of groups whose rewards are all equal (no learning signal).
+    pub frac_reward_zero_std: f64,
+    /// Mean response length in tokens.
+    #[serde(rename = "completions/mean_length")]
+    pub mean_length: f64,
+    /// Share of responses that hit `max_completion_length`.
+    #[serde(rename = "completions/clipped_ratio")]
+    pub clipped_ratio: f64,
+    /// The KL penalty (before beta).
+    pub kl: f64,
+    /// Share of tokens held by the dual clip.
+    #[serde(rename = "clip_ratio/low_mean")]
+    pub clip_ratio_low: f64,
+    /// Share of tokens clipped at 1 + epsilon_high.
+    #[serde(rename = "clip_ratio/high_mean")]
+    pub clip_ratio_high: f64,
+    /// Mean negative log-prob of the sampled tokens.
+    pub entropy: f64,
+    /// Mean step count of the responses.
+    #[serde(rename = "steps/mean")]
+    pub steps_mean: f64,
+    /// Share of responses whose thinking a probe ended.
+    #[serde(rename = "early_exit/rate")]
+    pub early_exit_rate: f64,
+    /// Probes per response.
+    #[serde(rename = "early_exit/mean_probes")]
+    pub mean_probes: f64,
+    /// Mean confidence over every probe (0 when none ran).
+    #[serde(rename = "early_exit/mean_confidence")]
+    pub mean_confidence: f64,
+    /// Share of correct responses.
+    pub accuracy: f64,
+    /// Response tokens per correct response (all tokens / correct count); none without a correct one.
+    pub tokens_per_correct: Option<f64>,
+    /// The loss minimised.
+    pub loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate of the step.
+    pub learning_rate: f64,
+    /// Seconds spent generating rollouts.
+    pub rollout_seconds: f64,
+    /// Seconds of the whole step.
+    pub step_seconds: f64,
+}
+
+/// Statistics of scored rollouts shared by training steps and evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RolloutStats {
+    /// Responses.
+    pub responses: usize,
+    /// Share of correct responses.
+    pub accuracy: f64,
+    /// Mean response tokens.
+    pub mean_tokens: f64,
+    /// Mean steps.
+    pub mean_steps: f64,
+    /// Response tokens per correct response; none when no response is correct.
+    pub tokens_per_correct: Option<f64>,
+    /// Share of responses ended by a probe.
+    pub early_exit_rate: f64,
+    /// Probes per response.
+    pub mean_probes: f64,
+    /// Mean probe confidence.
+    pub mean_confidence: f64,
+    /// Share of responses that hit the length limit.
+    pub clipped_ratio: f64,
+}
+
+impl RolloutStats {
+    /// Statistics of `rollouts` and their scores.
+    pub fn new(rollouts: &[Rollout], scores: &[RewardOutput]) -> RolloutStats {
+        let n = rollouts.len().max(1) as f64;
+        let tokens: usize = rollouts.iter().map(|r| r.ids.len()).sum();
+        let correct = scores.iter().filter(|s| s.accuracy > 0.0).count();
+        let probes: Vec<f64> = rollouts.iter().flat_map(|r| r.probes.iter().map(|p| p.confidence)).collect();
+        RolloutStats {
+            responses: rollouts.len(),
+            accuracy: correct as f64 / n,
+            mean_tokens: tokens as f64 / n,
+            mean_steps: scores.iter().map(|s| s.steps as f64).sum::<f64>() / n,
+            tokens_per_correct: (correct > 0).then(|| tokens as f64 / correct as f64),
+            early_exit_rate: rollouts.iter().filter(|r| r.exit == ExitType::EarlyExit).count() as f64 / n,
+            mean_probes: probes.len() as f64 / n,
+            mean_confidence: if probes.is_empty() {
+                0.0
+            } else {
+                probes.iter().sum::<f64>() / probes.len() as f64
+            },
+            clipped_ratio: rollouts.iter().filter(|r| r.clipped).count() as f64 / n,
+        }
+    }
+}
+
+/// Mean over groups of the reward's unbiased standard deviation, and the share of groups with zero
+/// spread. `groups` lists each group's response indices.
+pub fn group_spread(rewards: &[f64], groups: &[Vec<usize>]) -> (f64, f64) {
+    if groups.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mut std_sum = 0.0;
+    let mut zero = 0;
+    for g in groups {
+        let m = g.iter().map(|&i| rewards[i]).sum::<f64>() / g.len() as f64;
+        let var = g.iter().map(|&i| (rewards[i] - m).powi(2)).sum::<f64>() / (g.len().max(2) - 1) as f64;
+        std_sum += var.sqrt();
+        zero += usize::from(var < 1e-12);
+    }
+    (std_sum / groups.len() as f64, zero as f64 / groups.len() as f64)
+}

@@ -1,0 +1,104 @@
+//! The supervised warm start: the model learns the task's overthinking traces (and, on a share of
+//! examples, to answer when cut short), so RL starts from a model that overthinks.
+
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::batch::{Sequence, TokenBatch, nll_loss};
+use super::checkpoint::Restored;
+use super::config::SftConfig;
+use super::optim::Optimizer;
+use super::problems::ProblemSet;
+use crate::decode::read_rows;
+use crate::error::{Error, Result};
+use crate::model::CausalLm;
+use crate::rng::Rng;
+use crate::task::Example;
+use crate::text::Tokenizer;
+
+/// Stream salts of SFT problems and of their traces (RL problems use the seed itself).
+const PROBLEMS: u64 = 0x5f7_0000;
+const TRACES: u64 = 0x5f7_7ace;
+
+/// One SFT step, as one JSONL record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SftMetrics {
+    /// Optimizer step, from 1.
+    pub step: usize,
+    /// Mean negative log-likelihood of the trained tokens.
+    pub loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate of the step.
+    pub learning_rate: f64,
+}
+
+/// Supervised training on the built-in task, step by step.
+pub struct SftTrainer {
+    /// The model being trained (on an autodiff device).
+    pub model: CausalLm,
+    /// The optimizer.
+    pub optim: Optimizer,
+    /// Steps done.
+    pub step: usize,
+    config: SftConfig,
+    problems: ProblemSet,
+    tokenizer: Tokenizer,
+    seed: u64,
+}
+
+impl SftTrainer {
+    /// A trainer at step 0; `problems` must be the built-in task.
+    pub fn new(
+        model: CausalLm,
+        tokenizer: Tokenizer,
+        problems: ProblemSet,
+        config: SftConfig,
+        seed: u64,
+    ) -> Result<Self> {
+        if !matches!(problems, ProblemSet::Builtin { .. }) {
+            return Err(Error::invalid("sft", "supervised warm start needs the built-in task's traces"));
+        }
+        let optim = Optimizer::new(&config.optim, config.max_steps);
+        Ok(SftTrainer { model, optim, step: 0, config, problems, tokenizer, seed })
+    }
+
+    /// Continues from a checkpoint of this phase (model, optimizer state, step).
+    pub fn restore(&mut self, restored: Restored) -> Result<()> {
+        self.optim.load_bytes(restored.optimizer)?;
+        self.model = restored.model;
+        self.step = restored.state.step;
+        Ok(())
+    }
+
+    /// Whether every configured step has run.
+    pub fn is_done(&self) -> bool {
+        self.step >= self.config.max_steps
+    }
+
+    /// Runs one optimizer step on a fresh batch of traces.
+    pub async fn step(&mut self) -> Result<SftMetrics> {
+        let ProblemSet::Builtin { task, .. } = &self.problems else { unreachable!("checked in new") };
+        let chains = self.problems.chains(self.seed, PROBLEMS, self.step, self.config.batch_size);
+        let mut rng = Rng::stream(self.seed ^ TRACES, self.step as u64);
+        let examples = chains
+            .iter()
+            .map(|c| Example::sample(c, task, &mut rng).tokenize(&self.tokenizer))
+            .collect::<Result<Vec<_>>>()?;
+        let sequences: Vec<Sequence> = examples
+            .iter()
+            .map(|e| Sequence { prompt: &e.prompt, completion: &e.completion, trained: Some(&e.trained) })
+            .collect();
+        let pad = self.tokenizer.eos_token_ids().first().copied().unwrap_or(0);
+        let batch = TokenBatch::new(&sequences, pad, &self.model.device());
+        let loss = nll_loss(&self.model, &batch);
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let learning_rate = self.optim.lr(self.step);
+        let (model, norm) = self.optim.step(self.step, self.model.clone(), grads);
+        self.model = model;
+        self.step += 1;
+        let read = read_rows(Tensor::cat(vec![loss.inner(), norm], 0).unsqueeze()).await?;
+        Ok(SftMetrics { step: self.step, loss: read[0] as f64, grad_norm: read[1] as f64, learning_rate })
+    }
+}

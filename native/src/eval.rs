@@ -1,0 +1,83 @@
+//! `stepgrpo eval`: accuracy, tokens, steps and tokens per correct answer of a model directory on a
+//! problem set, with plain sampling or with the probe loop (DEER).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use stepgrpo_core::data::load_jsonl;
+use stepgrpo_core::pretrained::Pretrained;
+use stepgrpo_core::train::{ProblemSet, TrainConfig, evaluate};
+
+use crate::DeviceArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Model directory (a `final/` or `checkpoint-N/` of a run, or any HF model directory).
+    #[arg(long)]
+    model: PathBuf,
+    /// Problems as JSONL; default: the built-in task's held-out set.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Problems to evaluate at most.
+    #[arg(long, default_value_t = 500)]
+    problems: usize,
+    /// Seed of the built-in held-out set (the training run's seed) and of sampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Sampling temperature (0 = greedy).
+    #[arg(long, default_value_t = 0.6)]
+    temperature: f32,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 0.9)]
+    top_p: f32,
+    /// Response tokens at most (default: 128 for the built-in task, else 512).
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// Run the probe loop while answering (DEER) with this confidence threshold.
+    #[arg(long)]
+    deer: Option<f64>,
+    /// Print every response.
+    #[arg(long)]
+    verbose: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let selected = args.device.select();
+    let p = Pretrained::load(&args.model, &selected.device)?;
+    let tokenizer = p.tokenizer.with_context(|| format!("{}: no tokenizer.json", args.model.display()))?;
+    let builtin = args.data.is_none();
+    let mut config = if builtin { TrainConfig::builtin() } else { TrainConfig::default() };
+    let problems = match &args.data {
+        Some(path) => load_jsonl(path, &tokenizer)?.into_iter().take(args.problems).collect(),
+        None => ProblemSet::builtin(&config.task, args.seed, args.problems).1,
+    };
+    config.eval.temperature = args.temperature;
+    config.eval.top_p = args.top_p;
+    if let Some(n) = args.max_tokens {
+        config.eval.max_completion_length = n;
+    }
+    if let Some(delta) = args.deer {
+        config.eval.deer = true;
+        if let Some(t) = config.rl.rollout.truncation.as_mut() {
+            t.delta = delta;
+        }
+    }
+    config.validate()?;
+    let rollout = config.eval.rollout(&config.rl.rollout, args.seed ^ 0xe7a1);
+    let report = pollster::block_on(evaluate(&p.model, &tokenizer, &p.eos_token_ids, &problems, &rollout))?;
+    if args.verbose {
+        for s in &report.samples {
+            println!(
+                "--- {} (answer {}, {})\n{}",
+                s.prompt.trim_end(),
+                s.answer,
+                if s.correct { "correct" } else { "wrong" },
+                s.response
+            );
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&report.stats)?);
+    Ok(())
+}

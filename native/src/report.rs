@@ -1,0 +1,178 @@
+//! The end of a run: the comparison table (the paper's Table 1 for this task), `results.json`, and
+//! an SVG plot of reward, accuracy, tokens and steps per training step for every method.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+use stepgrpo_core::model::write_atomic;
+use stepgrpo_core::train::{EvalReport, TrainConfig};
+
+/// One line of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// `sft`, `base` or a method's name.
+    pub method: String,
+    /// Held-out accuracy.
+    pub accuracy: f64,
+    /// Mean response tokens.
+    pub mean_tokens: f64,
+    /// Mean steps.
+    pub mean_steps: f64,
+    /// Mean tokens relative to the starting model's.
+    pub tokens_relative: f64,
+    /// Response tokens per correct answer; none without a correct one.
+    pub tokens_per_correct: Option<f64>,
+    /// Share of training rollouts a probe ended (last 10 steps); none for the starting model.
+    pub early_exit_rate: Option<f64>,
+    /// Seconds of training and evaluation.
+    pub wall_seconds: f64,
+}
+
+impl Row {
+    pub fn new(method: &str, r: &EvalReport, early_exit_rate: Option<f64>, wall_seconds: f64) -> Row {
+        Row {
+            method: method.into(),
+            accuracy: r.stats.accuracy,
+            mean_tokens: r.stats.mean_tokens,
+            mean_steps: r.stats.mean_steps,
+            tokens_relative: 1.0,
+            tokens_per_correct: r.stats.tokens_per_correct,
+            early_exit_rate,
+            wall_seconds,
+        }
+    }
+}
+
+/// Prints the table and writes `results.json` and `plot.svg` into `out`.
+pub fn finish(out: &Path, config: &TrainConfig, rows: &mut [Row], wall_seconds: f64) -> Result<()> {
+    let base_tokens = rows[0].mean_tokens.max(1e-9);
+    for r in rows.iter_mut() {
+        r.tokens_relative = r.mean_tokens / base_tokens;
+    }
+    println!("\n{}", table(rows, config.eval.num_problems));
+    let results = serde_json::json!({
+        "seed": config.seed,
+        "eval_problems": config.eval.num_problems,
+        "eval": { "temperature": config.eval.temperature, "top_p": config.eval.top_p, "probes": config.eval.deer },
+        "wall_seconds": wall_seconds,
+        "methods": rows,
+    });
+    write_atomic(&out.join("results.json"), &serde_json::to_vec_pretty(&results)?)?;
+    let names: Vec<&str> = config.methods.iter().map(|m| m.name()).collect();
+    write_atomic(&out.join("plot.svg"), plot(out, &names)?.as_bytes())?;
+    println!("wrote {0}/results.json and {0}/plot.svg ({1:.0} s in all)", out.display(), wall_seconds);
+    Ok(())
+}
+
+fn table(rows: &[Row], n: usize) -> String {
+    let mut s = format!(
+        "{:<26} {:>9} {:>8} {:>9} {:>6} {:>11} {:>10} {:>7}\n",
+        "method", "accuracy", "tokens", "vs start", "steps", "tok/correct", "early exit", "time"
+    );
+    for r in rows {
+        let exit = r.early_exit_rate.map_or("-".to_string(), |e| format!("{:.0}%", 100.0 * e));
+        let per_correct = r.tokens_per_correct.map_or("-".to_string(), |t| format!("{t:.1}"));
+        let _ = writeln!(
+            s,
+            "{:<26} {:>8.1}% {:>8.1} {:>8.0}% {:>6.2} {:>11} {:>10} {:>6.0}s",
+            r.method,
+            100.0 * r.accuracy,
+            r.mean_tokens,
+            100.0 * r.tokens_relative,
+            r.mean_steps,
+            per_correct,
+            exit,
+            r.wall_seconds
+        );
+    }
+    let _ = write!(
+        s,
+        "({n} held-out problems; accuracy standard error about {:.1} points)",
+        100.0 * (0.25 / n as f64).sqrt()
+    );
+    s
+}
+
+const PANELS: [(&str, &str); 4] = [
+    ("reward", "reward"),
+    ("accuracy", "accuracy"),
+    ("completions/mean_length", "tokens"),
+    ("steps/mean", "steps"),
+];
+const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
+
+/// Four panels (reward, accuracy, tokens, steps of the training rollouts), one line per method.
+fn plot(out: &Path, methods: &[&str]) -> Result<String> {
+    let series: Vec<Vec<serde_json::Value>> = methods
+        .iter()
+        .map(|m| {
+            let text = std::fs::read_to_string(out.join(m).join("metrics.jsonl")).unwrap_or_default();
+            text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        })
+        .collect();
+    let (w, h, pad) = (360.0, 220.0, 40.0);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="11">"#,
+        2.0 * w,
+        2.0 * h + 30.0
+    );
+    for (i, (key, title)) in PANELS.iter().enumerate() {
+        let (x0, y0) = ((i % 2) as f64 * w, (i / 2) as f64 * h);
+        let points: Vec<Vec<(f64, f64)>> = series
+            .iter()
+            .map(|s| s.iter().filter_map(|r| Some((r["step"].as_f64()?, r[*key].as_f64()?))).collect())
+            .collect();
+        let all = points.iter().flatten();
+        let (xmax, ymin, ymax) =
+            all.fold((1.0f64, f64::MAX, f64::MIN), |(a, b, c), &(x, y)| (a.max(x), b.min(y), c.max(y)));
+        let (ymin, ymax) = if ymin > ymax {
+            (0.0, 1.0)
+        } else if ymax - ymin < 1e-9 {
+            (ymin - 0.5, ymax + 0.5)
+        } else {
+            (ymin, ymax)
+        };
+        let sx = |x: f64| x0 + pad + (x / xmax) * (w - 1.5 * pad);
+        let sy = |y: f64| y0 + h - pad - (y - ymin) / (ymax - ymin) * (h - 1.8 * pad);
+        let _ = write!(
+            svg,
+            r##"<rect x="{:.0}" y="{:.0}" width="{:.0}" height="{:.0}" fill="none" stroke="#999"/><text x="{:.0}" y="{:.0}" font-weight="bold">{title}</text><text x="{:.0}" y="{:.0}">{ymax:.2}</text><text x="{:.0}" y="{:.0}">{ymin:.2}</text><text x="{:.0}" y="{:.0}">step {xmax:.0}</text>"##,
+            x0 + pad,
+            y0 + 0.8 * pad,
+            w - 1.5 * pad,
+            h - 1.8 * pad,
+            x0 + pad,
+            y0 + 0.6 * pad,
+            x0 + 2.0,
+            sy(ymax) + 4.0,
+            x0 + 2.0,
+            sy(ymin),
+            sx(xmax) - 40.0,
+            y0 + h - pad + 14.0
+        );
+        for (m, pts) in points.iter().enumerate() {
+            let path: Vec<String> = pts.iter().map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y))).collect();
+            let _ = write!(
+                svg,
+                r#"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>"#,
+                COLORS[m % COLORS.len()],
+                path.join(" ")
+            );
+        }
+    }
+    for (m, name) in methods.iter().enumerate() {
+        let x = 10.0 + m as f64 * 2.0 * w / methods.len().max(1) as f64;
+        let _ = write!(
+            svg,
+            r#"<rect x="{x:.0}" y="{:.0}" width="12" height="4" fill="{}"/><text x="{:.0}" y="{:.0}">{name}</text>"#,
+            2.0 * h + 12.0,
+            COLORS[m % COLORS.len()],
+            x + 16.0,
+            2.0 * h + 18.0
+        );
+    }
+    svg.push_str("</svg>\n");
+    Ok(svg)
+}

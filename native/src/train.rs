@@ -1,0 +1,443 @@
+//! `stepgrpo train`: the supervised warm start, RL with every configured method from the same
+//! starting point, held-out evaluation, and the comparison table, plot and `results.json`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use stepgrpo_core::data::{Problem, load_jsonl};
+use stepgrpo_core::model::{self, CausalLm};
+use stepgrpo_core::pretrained::Pretrained;
+use stepgrpo_core::task;
+use stepgrpo_core::text::Tokenizer;
+use stepgrpo_core::train::checkpoint::{self, TrainerState};
+use stepgrpo_core::train::{EvalReport, Method, ProblemSet, RlTrainer, SftTrainer, TrainConfig, evaluate};
+use web_time::Instant;
+
+use crate::DeviceArgs;
+use crate::report::{self, Row};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// TOML file with any of the configuration's sections; flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Run directory (checkpoints, metrics, plot, results.json).
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// Seed of initialisation, problems and sampling.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Start from this Hugging Face model directory instead of the built-in task's tiny model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Training problems (JSONL) for --model.
+    #[arg(long)]
+    train_data: Option<PathBuf>,
+    /// Held-out problems (JSONL).
+    #[arg(long)]
+    eval_data: Option<PathBuf>,
+    /// Comma-separated methods: step_grpo, grpo, grpo_length_penalty, step_grpo_no_step_reward,
+    /// step_grpo_no_truncation, step_grpo_all_mean; `all` for every one.
+    #[arg(long)]
+    methods: Option<String>,
+    /// Supervised warm-start steps.
+    #[arg(long)]
+    sft_steps: Option<usize>,
+    /// RL steps per method.
+    #[arg(long)]
+    rl_steps: Option<usize>,
+    /// RL learning rate.
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    /// Responses per prompt.
+    #[arg(long)]
+    num_generations: Option<usize>,
+    /// Probe confidence threshold of the truncated rollout.
+    #[arg(long)]
+    delta: Option<f64>,
+    /// Held-out problems to evaluate on.
+    #[arg(long)]
+    eval_problems: Option<usize>,
+    /// A smoke run of a minute or two: few steps of everything (for tests).
+    #[arg(long)]
+    quick: bool,
+    /// Continue from the newest checkpoints in the run directory.
+    #[arg(long)]
+    resume: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+impl Args {
+    /// The configuration: built-in defaults, then the file, then `--quick`, then flags.
+    fn config(&self) -> Result<TrainConfig> {
+        let mut c = match &self.config {
+            Some(path) => load_toml(path)?,
+            None => TrainConfig::builtin(),
+        };
+        if self.quick {
+            c.sft.max_steps = 40;
+            c.sft.batch_size = 16;
+            c.rl.max_steps = 2;
+            c.rl.prompts_per_step = 4;
+            c.rl.rollout.num_generations = 4;
+            c.eval.num_problems = 16;
+            c.eval.eval_steps = 0;
+            c.save_steps = 1;
+        }
+        set(&mut c.output_dir, self.output_dir.clone());
+        set(&mut c.seed, self.seed);
+        c.model = self.model.clone().or(c.model);
+        c.train_data = self.train_data.clone().or(c.train_data);
+        c.eval_data = self.eval_data.clone().or(c.eval_data);
+        if let Some(list) = &self.methods {
+            c.methods = if list == "all" {
+                Method::ALL.to_vec()
+            } else {
+                list.split(',').map(|m| Method::from_name(m.trim())).collect::<Result<_, _>>()?
+            };
+        }
+        set(&mut c.sft.max_steps, self.sft_steps);
+        set(&mut c.rl.max_steps, self.rl_steps);
+        set(&mut c.rl.optim.learning_rate, self.learning_rate);
+        set(&mut c.rl.rollout.num_generations, self.num_generations);
+        set(&mut c.eval.num_problems, self.eval_problems);
+        if let (Some(delta), Some(t)) = (self.delta, c.rl.rollout.truncation.as_mut()) {
+            t.delta = delta;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Reads a TOML configuration over the defaults: the built-in task's, or the general ones when the
+/// file names a `model` directory.
+fn load_toml(path: &Path) -> Result<TrainConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let over: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{}: invalid TOML", path.display()))?;
+    let base = if over.contains_key("model") { TrainConfig::default() } else { TrainConfig::builtin() };
+    let mut merged = toml::Table::try_from(&base)?;
+    merge(&mut merged, over);
+    toml::Value::Table(merged)
+        .try_into()
+        .with_context(|| format!("{}: invalid configuration", path.display()))
+}
+
+/// Overwrites `base` with `over`, recursing into tables so a file only names what it changes.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+/// What every phase shares: the tokenizer, stop ids, files copied into checkpoints, problems.
+struct Setup {
+    tokenizer: Tokenizer,
+    eos: Vec<u32>,
+    files: Vec<(String, Vec<u8>)>,
+    problems: ProblemSet,
+    eval: Vec<Problem>,
+    device: Device,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let config = args.config()?;
+    let out = config.output_dir.clone();
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    model::write_atomic(&out.join("config.toml"), toml::to_string_pretty(&config)?.as_bytes())?;
+    let selected = args.device.select();
+    eprintln!("device: {}  run directory: {}", selected.description, out.display());
+    let device = selected.device.autodiff();
+    let run_start = Instant::now();
+
+    let (setup, start) = setup(&config, &device)?;
+    let mut rows = Vec::new();
+    let sft_start = Instant::now();
+    let base = if config.model.is_none() && config.sft.max_steps > 0 {
+        pollster::block_on(run_sft(&config, &setup, start, &out.join("sft"), args.resume))?
+    } else {
+        start
+    };
+    let base_label = if config.model.is_none() { "sft" } else { "base" };
+    let report = pollster::block_on(cached_eval(&config, &setup, &base, &out.join(base_label), args.resume))?;
+    rows.push(Row::new(base_label, &report, None, sft_start.elapsed().as_secs_f64()));
+
+    for &method in &config.methods {
+        let started = Instant::now();
+        let dir = out.join(method.name());
+        let (trained, early_exit) =
+            pollster::block_on(run_rl(&config, &setup, method, &base, &dir, args.resume))?;
+        let report = pollster::block_on(cached_eval(&config, &setup, &trained, &dir, args.resume))?;
+        rows.push(Row::new(method.name(), &report, Some(early_exit), started.elapsed().as_secs_f64()));
+    }
+    report::finish(&out, &config, &mut rows, run_start.elapsed().as_secs_f64())
+}
+
+/// The starting model, tokenizer and problems: the built-in task's, or a model directory's.
+fn setup(config: &TrainConfig, device: &Device) -> Result<(Setup, CausalLm)> {
+    match &config.model {
+        None => {
+            device.seed(config.seed);
+            let model = model::init(&task::model_config(), device);
+            let (problems, eval) = ProblemSet::builtin(&config.task, config.seed, config.eval.num_problems);
+            let eval = match &config.eval_data {
+                Some(path) => load_jsonl(path, &task::tokenizer())?,
+                None => eval,
+            };
+            let tokenizer = task::tokenizer();
+            let setup = Setup {
+                eos: tokenizer.eos_token_ids().to_vec(),
+                tokenizer,
+                files: task::tokenizer_files(),
+                problems,
+                eval,
+                device: device.clone(),
+            };
+            Ok((setup, model))
+        }
+        Some(dir) => {
+            let p = Pretrained::load(dir, device)?;
+            let tokenizer = p.tokenizer.with_context(|| format!("{}: no tokenizer.json", dir.display()))?;
+            let train_path = config.train_data.as_ref().expect("validated: a model needs train_data");
+            let train = load_jsonl(train_path, &tokenizer)?;
+            let eval = match &config.eval_data {
+                Some(path) => load_jsonl(path, &tokenizer)?,
+                None => train.iter().take(config.eval.num_problems).cloned().collect(),
+            };
+            let mut files = Vec::new();
+            for name in ["tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+                let path = dir.join(name);
+                if path.exists() {
+                    files.push((
+                        name.to_string(),
+                        std::fs::read(&path).with_context(|| path.display().to_string())?,
+                    ));
+                }
+            }
+            let setup = Setup {
+                tokenizer,
+                eos: p.eos_token_ids,
+                files,
+                problems: ProblemSet::List(train),
+                eval,
+                device: device.clone(),
+            };
+            Ok((setup, p.model))
+        }
+    }
+}
+
+fn bar(len: usize, prefix: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64).with_prefix(prefix.to_string());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>24} [{bar:30}] {pos}/{len} {elapsed_precise} (eta {eta}) {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Loads `dir/final` when a finished phase is resumed.
+fn finished(dir: &Path, resume: bool, device: &Device) -> Result<Option<CausalLm>> {
+    let done = dir.join("final");
+    Ok(if resume && done.join("model.safetensors").exists() {
+        Some(model::load(&done, device)?)
+    } else {
+        None
+    })
+}
+
+/// Appends one JSON record per line to `path`, keeping only the records up to `step` that a
+/// resumed run already wrote.
+fn metrics_file(path: &Path, keep_through: usize) -> Result<std::fs::File> {
+    let kept: Vec<String> = if keep_through > 0 && path.exists() {
+        std::fs::read_to_string(path)?
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v["step"].as_u64())
+                    .is_some_and(|s| s as usize <= keep_through)
+            })
+            .map(str::to_string)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut text = kept.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| path.display().to_string())?;
+    Ok(std::fs::OpenOptions::new().append(true).open(path)?)
+}
+
+fn write_record<T: serde::Serialize>(file: &mut std::fs::File, record: &T) -> Result<()> {
+    use std::io::Write;
+    writeln!(file, "{}", serde_json::to_string(record)?)?;
+    Ok(())
+}
+
+async fn run_sft(
+    config: &TrainConfig,
+    s: &Setup,
+    start: CausalLm,
+    dir: &Path,
+    resume: bool,
+) -> Result<CausalLm> {
+    if let Some(model) = finished(dir, resume, &s.device)? {
+        eprintln!("sft: already finished, loaded {}", dir.join("final").display());
+        return Ok(model);
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut trainer = SftTrainer::new(
+        start.clone(),
+        s.tokenizer.clone(),
+        s.problems.clone(),
+        config.sft.clone(),
+        config.seed,
+    )?;
+    if let Some(path) = checkpoint::latest(dir)?.filter(|_| resume) {
+        trainer.restore(checkpoint::load(&path, start)?)?;
+        eprintln!("sft: resumed from {}", path.display());
+    }
+    let mut metrics = metrics_file(&dir.join("metrics.jsonl"), trainer.step)?;
+    let bar = bar(config.sft.max_steps, "sft");
+    bar.set_position(trainer.step as u64);
+    while !trainer.is_done() {
+        let m = trainer.step().await?;
+        write_record(&mut metrics, &m)?;
+        bar.set_position(m.step as u64);
+        bar.set_message(format!("loss {:.3} lr {:.1e}", m.loss, m.learning_rate));
+        if config.save_steps > 0 && m.step % config.save_steps == 0 && !trainer.is_done() {
+            let state = TrainerState { phase: "sft".into(), step: m.step };
+            checkpoint::save(dir, &trainer.model, &trainer.optim, &state, &s.files).await?;
+        }
+    }
+    bar.finish();
+    checkpoint::save_model_dir(&dir.join("final"), &trainer.model, &s.files).await?;
+    Ok(trainer.model)
+}
+
+/// Trains `method` from `base`; returns the model and the early-exit rate of its last rollouts.
+async fn run_rl(
+    config: &TrainConfig,
+    s: &Setup,
+    method: Method,
+    base: &CausalLm,
+    dir: &Path,
+    resume: bool,
+) -> Result<(CausalLm, f64)> {
+    let summary = dir.join("train_summary.json");
+    if let (Some(model), true) = (finished(dir, resume, &s.device)?, summary.exists()) {
+        eprintln!("{}: already finished, loaded {}", method.name(), dir.join("final").display());
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary)?)?;
+        return Ok((model, v["early_exit_rate"].as_f64().unwrap_or(0.0)));
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut trainer = RlTrainer::new(
+        method,
+        base.clone(),
+        s.tokenizer.clone(),
+        s.eos.clone(),
+        s.problems.clone(),
+        config.rl.clone(),
+        config.seed,
+    )?;
+    if let Some(path) = checkpoint::latest(dir)?.filter(|_| resume) {
+        trainer.restore(checkpoint::load(&path, base.clone())?)?;
+        eprintln!("{}: resumed from {}", method.name(), path.display());
+    }
+    let mut metrics = metrics_file(&dir.join("metrics.jsonl"), trainer.step)?;
+    let bar = bar(config.rl.max_steps, method.name());
+    bar.set_position(trainer.step as u64);
+    let mut exits = Vec::new();
+    while !trainer.is_done() {
+        let step = trainer.step().await?;
+        let mut record = serde_json::to_value(&step.metrics)?;
+        let m = &step.metrics;
+        exits.push(m.early_exit_rate);
+        if config.eval.eval_steps > 0 && m.step % config.eval.eval_steps == 0 {
+            // Probe-free held-out numbers next to the rollouts': whether shorter rollouts are internalised.
+            let n = config.eval.eval_subset.min(s.eval.len());
+            let r = evaluate(
+                &trainer.model.valid(),
+                &s.tokenizer,
+                &s.eos,
+                &s.eval[..n],
+                &config.eval.rollout(&config.rl.rollout, config.seed),
+            )
+            .await?;
+            record["eval/accuracy"] = r.stats.accuracy.into();
+            record["eval/mean_length"] = r.stats.mean_tokens.into();
+            record["eval/steps_mean"] = r.stats.mean_steps.into();
+        }
+        write_record(&mut metrics, &record)?;
+        bar.set_position(m.step as u64);
+        bar.set_message(format!(
+            "reward {:.2} acc {:.2} tokens {:.0} steps {:.1} exit {:.2}",
+            m.reward, m.accuracy, m.mean_length, m.steps_mean, m.early_exit_rate
+        ));
+        if config.save_steps > 0 && m.step % config.save_steps == 0 && !trainer.is_done() {
+            let state = TrainerState { phase: method.name().into(), step: m.step };
+            checkpoint::save(dir, &trainer.model, &trainer.optim, &state, &s.files).await?;
+        }
+    }
+    bar.finish();
+    let tail = &exits[exits.len().saturating_sub(10)..];
+    let early_exit = if tail.is_empty() { 0.0 } else { tail.iter().sum::<f64>() / tail.len() as f64 };
+    checkpoint::save_model_dir(&dir.join("final"), &trainer.model, &s.files).await?;
+    model::write_atomic(
+        &summary,
+        serde_json::json!({ "early_exit_rate": early_exit }).to_string().as_bytes(),
+    )?;
+    Ok((trainer.model, early_exit))
+}
+
+/// Evaluates `model` on the held-out set, reusing `dir/eval.json` when a finished run is resumed.
+async fn cached_eval(
+    config: &TrainConfig,
+    s: &Setup,
+    model: &CausalLm,
+    dir: &Path,
+    resume: bool,
+) -> Result<EvalReport> {
+    let path = dir.join("eval.json");
+    if resume && path.exists() {
+        return Ok(serde_json::from_slice(&std::fs::read(&path)?)?);
+    }
+    std::fs::create_dir_all(dir)?;
+    let spinner = bar(s.eval.len(), "eval");
+    spinner.set_message(dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string());
+    let report = evaluate(
+        &model.valid(),
+        &s.tokenizer,
+        &s.eos,
+        &s.eval,
+        &config.eval.rollout(&config.rl.rollout, config.seed ^ 0xe7a1),
+    )
+    .await?;
+    spinner.finish_and_clear();
+    if report.stats.responses != s.eval.len() {
+        bail!("evaluation answered {} of {} problems", report.stats.responses, s.eval.len());
+    }
+    model::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
+    Ok(report)
+}

@@ -1,0 +1,8 @@
+//! All cross-crate tests, compiled into one binary (each binary links all of burn and wgpu).
+
+mod checkpoints;
+mod decoding;
+mod grpo_objective;
+mod hf_parity;
+mod rollout;
+mod training;

@@ -1,0 +1,142 @@
+//! Training on the built-in task: the model learns, a run resumed from a checkpoint continues
+//! exactly as an uninterrupted one, and both phases run on every backend.
+
+use stepgrpo_core::model::{CausalLm, init, to_hf_safetensors};
+use stepgrpo_core::task;
+use stepgrpo_core::train::checkpoint::{self, TrainerState};
+use stepgrpo_core::train::{Method, ProblemSet, RlConfig, RlTrainer, SftConfig, SftTrainer, TrainConfig};
+use stepgrpo_tests::devices;
+
+fn small_sft(steps: usize) -> SftConfig {
+    let mut c = SftConfig { max_steps: steps, batch_size: 8, ..SftConfig::default() };
+    c.optim.warmup_steps = 2;
+    c
+}
+
+fn small_rl(steps: usize) -> RlConfig {
+    let mut c = TrainConfig::builtin().rl;
+    c.max_steps = steps;
+    c.prompts_per_step = 2;
+    c.gradient_accumulation_steps = 2;
+    c.rollout.num_generations = 3;
+    c.rollout.max_completion_length = 24;
+    c.optim.learning_rate = 1e-3;
+    c
+}
+
+fn weights(model: &CausalLm) -> Vec<u8> {
+    pollster::block_on(to_hf_safetensors(model)).unwrap()
+}
+
+fn sft(steps: usize, device: &burn::tensor::Device) -> SftTrainer {
+    device.seed(1);
+    let model = init(&task::model_config(), device);
+    let (problems, _) = ProblemSet::builtin(&task::TaskConfig::default(), 1, 20);
+    SftTrainer::new(model, task::tokenizer(), problems, small_sft(steps), 1).unwrap()
+}
+
+#[test]
+fn sft_lowers_the_loss() {
+    let device = burn::tensor::Device::flex().autodiff();
+    let mut t = sft(40, &device);
+    let first = pollster::block_on(t.step()).unwrap().loss;
+    let mut last = first;
+    while !t.is_done() {
+        last = pollster::block_on(t.step()).unwrap().loss;
+    }
+    assert!(last < 0.6 * first, "loss {first} -> {last}");
+}
+
+#[test]
+fn resuming_from_a_checkpoint_continues_exactly() {
+    let device = burn::tensor::Device::flex().autodiff();
+    let dir = std::env::temp_dir().join(format!("stepgrpo-resume-{}", std::process::id()));
+    let files = task::tokenizer_files();
+    let (problems, _) = ProblemSet::builtin(&task::TaskConfig::default(), 1, 20);
+    let (tokenizer, eos) = (task::tokenizer(), vec![0]);
+
+    // SFT: 4 steps straight, or 2 + checkpoint + a fresh process's restore + 2.
+    let mut straight = sft(4, &device);
+    while !straight.is_done() {
+        pollster::block_on(straight.step()).unwrap();
+    }
+    let mut first = sft(4, &device);
+    for _ in 0..2 {
+        pollster::block_on(first.step()).unwrap();
+    }
+    let state = TrainerState { phase: "sft".into(), step: 2 };
+    let path =
+        pollster::block_on(checkpoint::save(&dir.join("sft"), &first.model, &first.optim, &state, &files))
+            .unwrap();
+    let mut resumed = sft(4, &device);
+    resumed.restore(checkpoint::load(&path, init(&task::model_config(), &device)).unwrap()).unwrap();
+    while !resumed.is_done() {
+        pollster::block_on(resumed.step()).unwrap();
+    }
+    assert_eq!(weights(&straight.model), weights(&resumed.model), "SFT resumed differs");
+
+    // RL from the SFT model: 2 steps straight, or 1 + checkpoint + restore + 1.
+    let base = straight.model.clone();
+    let rl = |steps| {
+        RlTrainer::new(
+            Method::StepGrpo,
+            base.clone(),
+            tokenizer.clone(),
+            eos.clone(),
+            problems.clone(),
+            small_rl(steps),
+            1,
+        )
+        .unwrap()
+    };
+    let mut straight = rl(2);
+    while !straight.is_done() {
+        pollster::block_on(straight.step()).unwrap();
+    }
+    let mut first = rl(2);
+    pollster::block_on(first.step()).unwrap();
+    let state = TrainerState { phase: "step_grpo".into(), step: 1 };
+    let path =
+        pollster::block_on(checkpoint::save(&dir.join("rl"), &first.model, &first.optim, &state, &files))
+            .unwrap();
+    let mut resumed = rl(2);
+    resumed.restore(checkpoint::load(&path, base.clone()).unwrap()).unwrap();
+    pollster::block_on(resumed.step()).unwrap();
+    assert_eq!(weights(&straight.model), weights(&resumed.model), "RL resumed differs");
+    assert_ne!(weights(&straight.model), weights(&base), "RL changed nothing");
+
+    // The checkpoint is a model directory transformers-style loaders open.
+    let p = stepgrpo_core::pretrained::Pretrained::load(&path, &device).unwrap();
+    assert_eq!(p.eos_token_ids, vec![0]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn both_phases_run_on_every_backend() {
+    for (name, device) in devices() {
+        let device = device.autodiff();
+        let mut t = sft(1, &device);
+        let m = pollster::block_on(t.step()).unwrap();
+        assert!(m.loss.is_finite() && m.grad_norm > 0.0, "{name}: {m:?}");
+        let (problems, _) = ProblemSet::builtin(&task::TaskConfig::default(), 1, 20);
+        for method in [Method::StepGrpo, Method::GrpoLengthPenalty] {
+            let mut rl = RlTrainer::new(
+                method,
+                t.model.clone(),
+                task::tokenizer(),
+                vec![0],
+                problems.clone(),
+                small_rl(1),
+                2,
+            )
+            .unwrap();
+            let step = pollster::block_on(rl.step()).unwrap();
+            assert_eq!(step.group.len(), 3, "{name}");
+            assert!(
+                step.metrics.loss.is_finite() && step.metrics.mean_length > 0.0,
+                "{name}: {:?}",
+                step.metrics
+            );
+        }
+    }
+}
