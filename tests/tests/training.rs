@@ -29,8 +29,10 @@ fn weights(model: &CausalLm) -> Vec<u8> {
 }
 
 fn sft(steps: usize, device: &burn::tensor::Device) -> SftTrainer {
-    device.seed(1);
-    let model = init(&task::model_config(), device);
+    sft_from(init(&task::model_config(), device), steps)
+}
+
+fn sft_from(model: CausalLm, steps: usize) -> SftTrainer {
     let (problems, _) = ProblemSet::builtin(&task::TaskConfig::default(), 1, 20);
     SftTrainer::new(model, task::tokenizer(), problems, small_sft(steps), 1).unwrap()
 }
@@ -55,12 +57,16 @@ fn resuming_from_a_checkpoint_continues_exactly() {
     let (problems, _) = ProblemSet::builtin(&task::TaskConfig::default(), 1, 20);
     let (tokenizer, eos) = (task::tokenizer(), vec![0]);
 
-    // SFT: 4 steps straight, or 2 + checkpoint + a fresh process's restore + 2.
-    let mut straight = sft(4, &device);
+    // SFT: 4 steps straight, or 2 + checkpoint + a fresh process's restore + 2, from the same
+    // initial weights (read from disk: the device's random stream is shared with parallel tests).
+    let start = dir.join("init");
+    pollster::block_on(stepgrpo_core::model::save(&init(&task::model_config(), &device), &start)).unwrap();
+    let start = || stepgrpo_core::model::load(&start, &device).unwrap();
+    let mut straight = sft_from(start(), 4);
     while !straight.is_done() {
         pollster::block_on(straight.step()).unwrap();
     }
-    let mut first = sft(4, &device);
+    let mut first = sft_from(start(), 4);
     for _ in 0..2 {
         pollster::block_on(first.step()).unwrap();
     }
@@ -68,7 +74,7 @@ fn resuming_from_a_checkpoint_continues_exactly() {
     let path =
         pollster::block_on(checkpoint::save(&dir.join("sft"), &first.model, &first.optim, &state, &files))
             .unwrap();
-    let mut resumed = sft(4, &device);
+    let mut resumed = sft_from(start(), 4);
     resumed.restore(checkpoint::load(&path, init(&task::model_config(), &device)).unwrap()).unwrap();
     while !resumed.is_done() {
         pollster::block_on(resumed.step()).unwrap();

@@ -1,22 +1,22 @@
 //! The built-in overthinking task: chains of additions and subtractions with integer answers, and
 //! chain-of-thought traces in the reasoning-model format that imitate an overthinking model.
 //!
-//! A trace computes one line per operation, then checks lines with `Wait, ` and the inverse
-//! operation. Most checks are redundant (the line was right), so a model that stops once it is sure
-//! loses nothing; but some traces contain a slip, which only the check that follows it exposes and
-//! repairs, so cutting every check blindly costs accuracy.
+//! A trace computes one line per operation directly, then checks lines with `Wait, `: a check
+//! goes through the nearest ten, which is easier than the direct computation of a line that crosses
+//! one. Most checks are redundant (the line was right), so a model that stops once it is sure loses
+//! nothing; but some traces contain a slip on a line that crosses ten, which only the check after
+//! it repairs, so cutting every check blindly costs accuracy.
 //!
 //! ```text
-//! 37+48-19=?            <- prompt, ends with "<think>\n"
+//! 37+8-6=?                    <- prompt, ends with "<think>\n"
 //! <think>
-//! 37+48=85
-//! 85-19=76              <- a slip (not trained on)
-//! Wait, 76+19=95        <- the check exposes it: 95 is not 85
-//! 85-19=66              <- the repair
-//! Wait, 66+19=85        <- a redundant check
+//! 37+8=46                     <- a slip (not trained on)
+//! Wait, 37+8=37+3+5=40+5=45   <- the check gets it right; the chain goes on from 45
+//! 45-6=39
+//! Wait, 45-6=45-5-1=40-1=39   <- a redundant check
 //! </think>
 //!
-//! \boxed{66}
+//! \boxed{39}
 //! ```
 
 mod trace;
@@ -48,7 +48,7 @@ pub struct Level {
 pub struct TaskConfig {
     /// Difficulty levels, drawn uniformly. Default: 2, 3 and 4 operands, one-digit after the first.
     pub levels: Vec<Level>,
-    /// Probability that a trace contains a slip repaired by a check. Default 0.25.
+    /// Probability that a trace with a line crossing ten slips there (the check repairs it). Default 0.3.
     pub slip_rate: f64,
     /// Probabilities of 0, 1, 2, ... redundant checks after the last line. Default [0.1, 0.3, 0.35, 0.25].
     pub redundant_checks: Vec<f64>,
@@ -67,7 +67,7 @@ impl Default for TaskConfig {
                 Level { operands: 3, digits: 1 },
                 Level { operands: 4, digits: 1 },
             ],
-            slip_rate: 0.25,
+            slip_rate: 0.3,
             redundant_checks: vec![0.1, 0.3, 0.35, 0.25],
             early_check_rate: 0.3,
             probe_example_rate: 0.3,
@@ -120,7 +120,7 @@ pub struct Chain {
 
 impl Chain {
     /// Draws a chain of a random level; every intermediate value stays in 0..=99 and the answer has
-    /// two digits (so a probe's confidence covers at least one digit after the first).
+    /// two digits.
     pub fn sample(config: &TaskConfig, rng: &mut Rng) -> Chain {
         let level = config.levels[rng.below(config.levels.len())];
         let max = if level.digits == 1 { 9 } else { 99 };

@@ -42,10 +42,6 @@ fn line(a: i64, op: char, x: i64, r: i64) -> String {
     format!("{a}{op}{x}={r}\n")
 }
 
-fn inverse(op: char) -> char {
-    if op == '+' { '-' } else { '+' }
-}
-
 impl Example {
     /// An example for `chain`: a probe-aware cut trace with probability `probe_example_rate`,
     /// otherwise a full overthinking trace.
@@ -67,14 +63,14 @@ impl Example {
     }
 
     /// A trace cut after a random thinking line and answered at once, as a probe would: the
-    /// inducer is not trained (the model must not learn to stop there), the answer is. The model
+    /// closing of the thinking is not trained (the model must not learn to stop there), the answer is. The model
     /// learns to be sure only when the lines so far determine the answer.
     pub fn probe(chain: &Chain, config: &TaskConfig, rng: &mut Rng) -> Example {
         let lines = think_lines(chain, config, rng);
         let cut = 1 + rng.below(lines.len());
         let mut segments: Vec<Segment> = lines.into_iter().take(cut).flatten().collect();
-        segments.push(seg("</think>\n\n\\boxed{", false));
-        segments.push(seg(format!("{}}}{}", chain.answer(), super::EOS), true));
+        segments.push(seg("</think>\n\n", false));
+        segments.push(seg(format!("\\boxed{{{}}}{}", chain.answer(), super::EOS), true));
         Example { prompt: chain.prompt(), segments }
     }
 
@@ -97,18 +93,40 @@ impl Example {
     }
 }
 
+/// Whether `a op x` crosses a multiple of ten (a carry or a borrow): the lines a direct computation
+/// gets wrong, and where a check by decomposition helps.
+fn crosses_ten(a: i64, op: char, x: i64) -> bool {
+    let unit = a % 10;
+    if op == '+' { unit + x >= 10 } else { unit > 0 && unit < x }
+}
+
+/// A check of `a op x = r` that takes the easier path through the nearest ten when the line crosses
+/// one (`37+8=37+3+5=40+5=45`), else recomputes it.
+fn check(a: i64, op: char, x: i64, r: i64) -> String {
+    if !crosses_ten(a, op, x) {
+        return format!("Wait, {}", line(a, op, x, r));
+    }
+    let to_ten = if op == '+' { 10 - a % 10 } else { a % 10 };
+    let ten = if op == '+' { a + to_ten } else { a - to_ten };
+    let rest = x - to_ten;
+    format!("Wait, {a}{op}{x}={a}{op}{to_ten}{op}{rest}={ten}{op}{rest}={r}\n")
+}
+
 /// The thinking lines of a trace, each a list of segments.
 fn think_lines(chain: &Chain, config: &TaskConfig, rng: &mut Rng) -> Vec<Vec<Segment>> {
     let v = chain.values();
     let n = chain.ops.len();
-    let slip = (rng.uniform() < config.slip_rate).then(|| rng.below(n));
+    let hard: Vec<usize> = (0..n).filter(|&i| crosses_ten(v[i], chain.ops[i].0, chain.ops[i].1)).collect();
+    // Slips happen where direct computation is hard: on a line that crosses ten.
+    let slip = (!hard.is_empty() && rng.uniform() < config.slip_rate).then(|| hard[rng.below(hard.len())]);
     let early = (n >= 2 && rng.uniform() < config.early_check_rate).then(|| rng.below(n - 1));
     let mut lines = Vec::new();
     for (i, &(op, x)) in chain.ops.iter().enumerate() {
         let (a, r) = (v[i], v[i + 1]);
         if slip == Some(i) {
-            // A wrong result (off by one or ten), the check that exposes it, and the repair.
-            let wrong = [r + 1, r - 1, r + 10, r - 10]
+            // A wrong result (off by one or ten; not trained), then the check that gets it right;
+            // the chain goes on from the checked value.
+            let wrong = [r + 10, r - 10, r + 1, r - 1]
                 .into_iter()
                 .filter(|w| (0..=99).contains(w))
                 .nth(rng.below(2))
@@ -118,21 +136,18 @@ fn think_lines(chain: &Chain, config: &TaskConfig, rng: &mut Rng) -> Vec<Vec<Seg
                 seg(wrong.to_string(), false),
                 seg("\n", true),
             ]);
-            let back = if op == '+' { wrong - x } else { wrong + x };
-            lines.push(vec![seg(format!("Wait, {}", line(wrong, inverse(op), x, back)), true)]);
+            lines.push(vec![seg(check(a, op, x, r), true)]);
+            continue;
         }
         lines.push(vec![seg(line(a, op, x, r), true)]);
         if early == Some(i) {
-            lines.push(vec![seg(format!("Wait, {}", line(r, inverse(op), x, a)), true)]);
+            lines.push(vec![seg(check(a, op, x, r), true)]);
         }
     }
-    let checks = pick(&config.redundant_checks, rng);
+    // Overthinking: the same check of the last line, again and again.
     let (op, x) = chain.ops[n - 1];
-    for c in 0..checks {
-        // Alternate the inverse check and a recomputation of the last line.
-        let text =
-            if c % 2 == 0 { line(v[n], inverse(op), x, v[n - 1]) } else { line(v[n - 1], op, x, v[n]) };
-        lines.push(vec![seg(format!("Wait, {text}"), true)]);
+    for _ in 0..pick(&config.redundant_checks, rng) {
+        lines.push(vec![seg(check(v[n - 1], op, x, v[n]), true)]);
     }
     lines
 }
@@ -166,19 +181,26 @@ mod tests {
             let text = ex.completion();
             let answer = extract_boxed(&text).expect("boxed answer");
             assert!(grade(&answer, &chain.answer().to_string()), "{text}");
-            // Every untrained segment is a slip, and the line after its check recomputes it right.
+            // Every untrained segment is a slip, and the check after it gets the line right.
             for (i, s) in ex.segments.iter().enumerate().filter(|(_, s)| !s.trained) {
                 slips += 1;
-                assert!(ex.segments[i + 2].text.starts_with("Wait, "));
-                let repair = &ex.segments[i + 3].text;
-                assert!(repair.starts_with(&ex.segments[i - 1].text), "{text}");
-                assert!(!repair.ends_with(&format!("={}\n", s.text)), "{text}");
+                let check = &ex.segments[i + 2].text;
+                assert!(check.starts_with(&format!("Wait, {}", ex.segments[i - 1].text)), "{text}");
+                assert!(!check.ends_with(&format!("={}\n", s.text)), "{text}");
             }
             let t = ex.tokenize(&tok).unwrap();
             assert_eq!(tok.decode(&t.completion).unwrap(), text, "segments tokenize like the whole text");
             assert_eq!(t.completion.len(), t.trained.len());
         }
-        assert!(slips > 100, "{slips}");
+        assert!(slips > 50, "{slips}");
+    }
+
+    #[test]
+    fn checks_go_through_the_nearest_ten() {
+        assert_eq!(check(37, '+', 8, 45), "Wait, 37+8=37+3+5=40+5=45\n");
+        assert_eq!(check(43, '-', 8, 35), "Wait, 43-8=43-3-5=40-5=35\n");
+        assert_eq!(check(32, '+', 5, 37), "Wait, 32+5=37\n");
+        assert_eq!(check(40, '-', 8, 32), "Wait, 40-8=32\n");
     }
 
     #[test]
@@ -188,7 +210,7 @@ mod tests {
         let chain = &problems(&config, 1, 1)[0];
         let ex = Example::probe(chain, &config, &mut rng);
         let n = ex.segments.len();
-        assert_eq!(ex.segments[n - 2], seg("</think>\n\n\\boxed{", false));
-        assert_eq!(ex.segments[n - 1].text, format!("{}}}{}", chain.answer(), crate::task::EOS));
+        assert_eq!(ex.segments[n - 2], seg("</think>\n\n", false));
+        assert_eq!(ex.segments[n - 1].text, format!("\\boxed{{{}}}{}", chain.answer(), crate::task::EOS));
     }
 }
