@@ -26,7 +26,7 @@ pub struct Row {
     pub tokens_per_correct: Option<f64>,
     /// Share of training rollouts a probe ended (last 10 steps); none for the starting model.
     pub early_exit_rate: Option<f64>,
-    /// Seconds of training and evaluation.
+    /// Seconds of training (wall clock; 0 for a starting model that was not trained).
     pub wall_seconds: f64,
 }
 
@@ -69,7 +69,7 @@ pub fn finish(out: &Path, config: &TrainConfig, rows: &mut [Row], wall_seconds: 
 fn table(rows: &[Row], n: usize) -> String {
     let mut s = format!(
         "{:<26} {:>9} {:>8} {:>9} {:>6} {:>11} {:>10} {:>7}\n",
-        "method", "accuracy", "tokens", "vs start", "steps", "tok/correct", "early exit", "time"
+        "method", "accuracy", "tokens", "vs start", "steps", "tok/correct", "early exit", "train"
     );
     for r in rows {
         let exit = r.early_exit_rate.map_or("-".to_string(), |e| format!("{:.0}%", 100.0 * e));

@@ -167,23 +167,21 @@ pub fn run(args: Args) -> Result<()> {
 
     let (setup, start) = setup(&config, &device)?;
     let mut rows = Vec::new();
-    let sft_start = Instant::now();
-    let base = if config.model.is_none() && config.sft.max_steps > 0 {
+    let (base, sft) = if config.model.is_none() && config.sft.max_steps > 0 {
         pollster::block_on(run_sft(&config, &setup, start, &out.join("sft"), args.resume))?
     } else {
-        start
+        (start, Summary::default())
     };
     let base_label = if config.model.is_none() { "sft" } else { "base" };
     let report = pollster::block_on(cached_eval(&config, &setup, &base, &out.join(base_label), args.resume))?;
-    rows.push(Row::new(base_label, &report, None, sft_start.elapsed().as_secs_f64()));
+    rows.push(Row::new(base_label, &report, None, sft.train_seconds));
 
     for &method in &config.methods {
-        let started = Instant::now();
         let dir = out.join(method.name());
-        let (trained, early_exit) =
+        let (trained, summary) =
             pollster::block_on(run_rl(&config, &setup, method, &base, &dir, args.resume))?;
         let report = pollster::block_on(cached_eval(&config, &setup, &trained, &dir, args.resume))?;
-        rows.push(Row::new(method.name(), &report, Some(early_exit), started.elapsed().as_secs_f64()));
+        rows.push(Row::new(method.name(), &report, Some(summary.early_exit_rate), summary.train_seconds));
     }
     report::finish(&out, &config, &mut rows, run_start.elapsed().as_secs_f64())
 }
@@ -301,11 +299,13 @@ async fn run_sft(
     start: CausalLm,
     dir: &Path,
     resume: bool,
-) -> Result<CausalLm> {
-    if let Some(model) = finished(dir, resume, &s.device)? {
+) -> Result<(CausalLm, Summary)> {
+    if let (Some(model), true) = (finished(dir, resume, &s.device)?, dir.join("train_summary.json").exists())
+    {
         eprintln!("sft: already finished, loaded {}", dir.join("final").display());
-        return Ok(model);
+        return Ok((model, read_summary(dir)?));
     }
+    let started = Instant::now();
     std::fs::create_dir_all(dir)?;
     let mut trainer = SftTrainer::new(
         start.clone(),
@@ -333,10 +333,31 @@ async fn run_sft(
     }
     bar.finish();
     checkpoint::save_model_dir(&dir.join("final"), &trainer.model, &s.files).await?;
-    Ok(trainer.model)
+    let summary = Summary { early_exit_rate: 0.0, train_seconds: started.elapsed().as_secs_f64() };
+    write_summary(dir, summary)?;
+    Ok((trainer.model, summary))
 }
 
-/// Trains `method` from `base`; returns the model and the early-exit rate of its last rollouts.
+/// What a finished phase reports besides its model (`train_summary.json`, read back on resume).
+#[derive(Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+struct Summary {
+    /// Share of training rollouts a probe ended, over the last 10 steps.
+    early_exit_rate: f64,
+    /// Seconds the phase trained (in the process that finished it, when resumed).
+    train_seconds: f64,
+}
+
+fn read_summary(dir: &Path) -> Result<Summary> {
+    let path = dir.join("train_summary.json");
+    serde_json::from_slice(&std::fs::read(&path)?).with_context(|| path.display().to_string())
+}
+
+fn write_summary(dir: &Path, summary: Summary) -> Result<()> {
+    model::write_atomic(&dir.join("train_summary.json"), &serde_json::to_vec(&summary)?)?;
+    Ok(())
+}
+
+/// Trains `method` from `base`; returns the model and its summary.
 async fn run_rl(
     config: &TrainConfig,
     s: &Setup,
@@ -344,13 +365,13 @@ async fn run_rl(
     base: &CausalLm,
     dir: &Path,
     resume: bool,
-) -> Result<(CausalLm, f64)> {
-    let summary = dir.join("train_summary.json");
-    if let (Some(model), true) = (finished(dir, resume, &s.device)?, summary.exists()) {
+) -> Result<(CausalLm, Summary)> {
+    if let (Some(model), true) = (finished(dir, resume, &s.device)?, dir.join("train_summary.json").exists())
+    {
         eprintln!("{}: already finished, loaded {}", method.name(), dir.join("final").display());
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary)?)?;
-        return Ok((model, v["early_exit_rate"].as_f64().unwrap_or(0.0)));
+        return Ok((model, read_summary(dir)?));
     }
+    let started = Instant::now();
     std::fs::create_dir_all(dir)?;
     let mut trainer = RlTrainer::new(
         method,
@@ -404,11 +425,9 @@ async fn run_rl(
     let tail = &exits[exits.len().saturating_sub(10)..];
     let early_exit = if tail.is_empty() { 0.0 } else { tail.iter().sum::<f64>() / tail.len() as f64 };
     checkpoint::save_model_dir(&dir.join("final"), &trainer.model, &s.files).await?;
-    model::write_atomic(
-        &summary,
-        serde_json::json!({ "early_exit_rate": early_exit }).to_string().as_bytes(),
-    )?;
-    Ok((trainer.model, early_exit))
+    let summary = Summary { early_exit_rate: early_exit, train_seconds: started.elapsed().as_secs_f64() };
+    write_summary(dir, summary)?;
+    Ok((trainer.model, summary))
 }
 
 /// Evaluates `model` on the held-out set, reusing `dir/eval.json` when a finished run is resumed.

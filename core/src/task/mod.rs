@@ -28,7 +28,7 @@ use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
-pub use trace::{Example, Segment};
+pub use trace::{Example, Segment, TokenizedExample};
 pub use vocab::{EOS, model_config, tokenizer, tokenizer_files};
 
 /// One difficulty level: how many operands and how many digits the later operands have (the
