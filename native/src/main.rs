@@ -8,6 +8,7 @@ mod score;
 mod segment;
 mod tokenize;
 mod train;
+mod train_args;
 
 use clap::{Parser, Subcommand};
 use stepgrpo_core::device::{self, Backend, SelectedDevice};
@@ -24,7 +25,7 @@ struct Cli {
 enum Command {
     /// Train: supervised warm start, then Step-GRPO and the baselines, evaluated side by side.
     /// With no arguments, runs the built-in overthinking task end to end.
-    Train(train::Args),
+    Train(train_args::Args),
     /// Evaluate a model directory: accuracy, tokens, steps, tokens per correct answer.
     Eval(eval::Args),
     /// Generate a continuation of a prompt with a key/value cache.

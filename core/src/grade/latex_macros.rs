@@ -123,6 +123,32 @@ fn symbol(name: &str) -> Option<&'static str> {
     table.get(name).copied()
 }
 
+/// Macros that take one argument and render it unchanged (decorations and arrows over or under it).
+const DECORATIONS: [&str; 22] = [
+    "ensuremath",
+    "overline",
+    "underline",
+    "widehat",
+    "widetilde",
+    "wideparen",
+    "overleftarrow",
+    "overrightarrow",
+    "overleftrightarrow",
+    "underleftarrow",
+    "underrightarrow",
+    "underleftrightarrow",
+    "overbrace",
+    "underbrace",
+    "overgroup",
+    "undergroup",
+    "overbracket",
+    "underbracket",
+    "overlinesegment",
+    "underlinesegment",
+    "overleftharpoon",
+    "overrightharpoon",
+];
+
 /// Argument specs of the macros the parser knows (pylatexenc's `latexwalker` defaults that matter for
 /// answers): `{` mandatory, `[` optional, `*` optional star.
 pub(super) fn arg_spec(name: &str) -> &'static str {
@@ -134,85 +160,13 @@ pub(super) fn arg_spec(name: &str) -> &'static str {
         "hspace" | "vspace" => "*{",
         "\\" => "*[",
         "cite" | "citet" | "citep" => "*[[{",
-        "text"
-        | "textbf"
-        | "textit"
-        | "textrm"
-        | "textsf"
-        | "textsl"
-        | "textsc"
-        | "texttt"
-        | "textup"
-        | "textmd"
-        | "emph"
-        | "mbox"
-        | "mathrm"
-        | "mathbf"
-        | "mathit"
-        | "mathsf"
-        | "mathbb"
-        | "mathtt"
-        | "mathcal"
-        | "mathscr"
-        | "mathfrak"
-        | "ensuremath"
-        | "overline"
-        | "underline"
-        | "widehat"
-        | "widetilde"
-        | "wideparen"
-        | "overleftarrow"
-        | "overrightarrow"
-        | "overleftrightarrow"
-        | "underleftarrow"
-        | "underrightarrow"
-        | "underleftrightarrow"
-        | "overbrace"
-        | "underbrace"
-        | "overgroup"
-        | "undergroup"
-        | "overbracket"
-        | "underbracket"
-        | "overlinesegment"
-        | "underlinesegment"
-        | "overleftharpoon"
-        | "overrightharpoon"
-        | "ket"
-        | "bra"
-        | "url"
-        | "label"
-        | "ref"
-        | "eqref"
-        | "autoref"
-        | "cref"
-        | "Cref"
-        | "verb"
-        | "not"
-        | "hat"
-        | "bar"
-        | "vec"
-        | "dot"
-        | "ddot"
-        | "tilde"
-        | "check"
-        | "breve"
-        | "acute"
-        | "grave"
-        | "'"
-        | "`"
-        | "\""
-        | "^"
-        | "~"
-        | "="
-        | "."
-        | "c"
-        | "H"
-        | "k"
-        | "b"
-        | "d"
-        | "r"
-        | "u"
-        | "v" => "{",
+        "text" | "textbf" | "textit" | "textrm" | "textsf" | "textsl" | "textsc" | "texttt" | "textup"
+        | "textmd" | "emph" | "mbox" | "mathrm" | "mathbf" | "mathit" | "mathsf" | "mathbb" | "mathtt"
+        | "mathcal" | "mathscr" | "mathfrak" | "ket" | "bra" | "url" | "label" | "ref" | "eqref"
+        | "autoref" | "cref" | "Cref" | "verb" | "not" | "hat" | "bar" | "vec" | "dot" | "ddot" | "tilde"
+        | "check" | "breve" | "acute" | "grave" | "'" | "`" | "\"" | "^" | "~" | "=" | "." | "c" | "H"
+        | "k" | "b" | "d" | "r" | "u" | "v" => "{",
+        n if DECORATIONS.contains(&n) => "{",
         _ => "",
     }
 }
@@ -288,28 +242,7 @@ pub(super) fn render_macro(name: &str, args: &Option<Vec<Option<Node>>>) -> Resu
         "braket" => template("⟨%s|%s⟩", args)?,
         "ketbra" => template("|%s⟩⟨%s|", args)?,
         "url" => template("<%s>", args)?,
-        "ensuremath"
-        | "overline"
-        | "underline"
-        | "widehat"
-        | "widetilde"
-        | "wideparen"
-        | "overleftarrow"
-        | "overrightarrow"
-        | "overleftrightarrow"
-        | "underleftarrow"
-        | "underrightarrow"
-        | "underleftrightarrow"
-        | "overbrace"
-        | "underbrace"
-        | "overgroup"
-        | "undergroup"
-        | "overbracket"
-        | "underbracket"
-        | "overlinesegment"
-        | "underlinesegment"
-        | "overleftharpoon"
-        | "overrightharpoon" => template("%s", args)?,
+        n if DECORATIONS.contains(&n) => template("%s", args)?,
         // Text and font macros render their content (the math alphabets as plain letters, which is
         // what Python's identifier normalisation makes of them anyway).
         "text" | "textbf" | "textit" | "textrm" | "textsl" | "textsc" | "emph" | "mathrm" | "mathbf"

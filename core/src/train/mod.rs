@@ -7,6 +7,7 @@ mod batch;
 pub mod checkpoint;
 mod config;
 mod eval;
+mod method;
 mod metrics;
 mod optim;
 mod problems;
@@ -14,8 +15,9 @@ mod rl;
 mod sft;
 
 pub use batch::{Sequence, TokenBatch, nll_loss, token_log_probs};
-pub use config::{EvalConfig, Method, OptimConfig, RewardConfig, RlConfig, Schedule, SftConfig, TrainConfig};
+pub use config::{EvalConfig, OptimConfig, RlConfig, Schedule, SftConfig, TrainConfig};
 pub use eval::{EvalReport, Sample, evaluate};
+pub use method::{Method, RewardConfig};
 pub use metrics::{RlMetrics, RolloutStats, group_spread};
 pub use optim::Optimizer;
 pub use problems::ProblemSet;

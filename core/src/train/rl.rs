@@ -9,7 +9,8 @@ use web_time::Instant;
 
 use super::batch::{Sequence, TokenBatch, token_log_probs};
 use super::checkpoint::Restored;
-use super::config::{Method, RlConfig};
+use super::config::RlConfig;
+use super::method::Method;
 use super::metrics::{RlMetrics, RolloutStats, group_spread};
 use super::optim::Optimizer;
 use super::problems::ProblemSet;
