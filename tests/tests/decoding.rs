@@ -2,7 +2,7 @@
 //! them, sampling is reproducible and batch-independent, and rows stop independently.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use stepgrpo_core::decode::{GenerateConfig, SamplingConfig, argmax, generate, read_rows};
+use stepgrpo_core::decode::{GenerateConfig, SamplingConfig, generate, read_rows};
 use stepgrpo_core::model::{CausalLm, KvCache};
 use stepgrpo_core::pretrained::Pretrained;
 use stepgrpo_tests::{devices, fixture, word_tokenizer};
@@ -15,6 +15,11 @@ fn ids(rows: &[&[u32]], device: &Device) -> Tensor<2, Int> {
 fn step(model: &CausalLm, cache: &mut KvCache, rows: &[&[u32]]) -> Vec<f32> {
     let device = model.device();
     pollster::block_on(read_rows(model.forward_cached(ids(rows, &device), cache))).unwrap()
+}
+
+/// The index of the largest logit.
+fn argmax(logits: &[f32]) -> usize {
+    (0..logits.len()).fold(0, |best, i| if logits[i] > logits[best] { i } else { best })
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {

@@ -6,7 +6,7 @@ use stepgrpo_core::grpo::{
     GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, PolicyBatch, ScaleRewards, group_advantages,
     grpo_loss,
 };
-use stepgrpo_tests::json;
+use stepgrpo_tests::{devices, json};
 
 fn matrix(v: &serde_json::Value, device: &Device) -> Tensor<2> {
     let rows: Vec<Vec<f32>> = serde_json::from_value(v.clone()).unwrap();
@@ -42,12 +42,17 @@ fn config(c: &serde_json::Value) -> GrpoConfig {
 #[test]
 fn advantages_match_reference() {
     let f = json("grpo/objective.json");
-    let rewards: Vec<f64> = serde_json::from_value(f["rewards"].clone()).unwrap();
-    let groups: Vec<u64> = serde_json::from_value(f["group_index"].clone()).unwrap();
+    let rewards: Vec<f32> = serde_json::from_value(f["rewards"].clone()).unwrap();
+    let groups: Vec<i64> = serde_json::from_value(f["group_index"].clone()).unwrap();
     let want: Vec<f64> = serde_json::from_value(f["advantages"].clone()).unwrap();
-    let got = group_advantages(&rewards, &groups, ScaleRewards::Group);
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        close(&format!("advantage {i}"), *g, *w);
+    for (name, device) in devices() {
+        let n = rewards.len();
+        let r = Tensor::from_data(TensorData::new(rewards.clone(), [n]), &device);
+        let g = Tensor::from_data(TensorData::new(groups.clone(), [n]), &device);
+        let got = group_advantages(r, g, ScaleRewards::Group).try_into_vec_as::<f64>().unwrap();
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            close(&format!("{name}: advantage {i}"), *g, *w);
+        }
     }
 }
 

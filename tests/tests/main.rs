@@ -4,5 +4,6 @@ mod checkpoints;
 mod decoding;
 mod grpo_objective;
 mod hf_parity;
+mod kernels;
 mod rollout;
 mod training;

@@ -4,7 +4,7 @@
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::sampler::{SamplingConfig, log_prob, sample};
+use super::sampler::{SamplingConfig, draw, uniform};
 use crate::error::{Error, Result};
 use crate::model::{CausalLm, KvCache};
 use crate::rng::Rng;
@@ -71,8 +71,8 @@ fn check_prompts(prompts: &[Vec<u32>], vocab: usize) -> Result<()> {
 }
 
 /// Runs `prompts` through the model in one left-padded batch; returns the cache and the logits of
-/// each prompt's next token ([rows × vocab], row-major).
-pub async fn prefill(model: &CausalLm, prompts: &[Vec<u32>]) -> Result<(KvCache, Vec<f32>)> {
+/// each prompt's next token [rows, vocab], left on the device.
+pub fn prefill(model: &CausalLm, prompts: &[Vec<u32>]) -> Result<(KvCache, Tensor<2>)> {
     check_prompts(prompts, model.config.vocab_size)?;
     let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let pad: Vec<usize> = prompts.iter().map(|p| width - p.len()).collect();
@@ -82,14 +82,14 @@ pub async fn prefill(model: &CausalLm, prompts: &[Vec<u32>]) -> Result<(KvCache,
         .collect();
     let mut cache = KvCache::new(model.config.num_hidden_layers, pad);
     let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [prompts.len(), width]), &model.device());
-    let logits = read_rows(model.forward_cached(input, &mut cache)).await?;
+    let logits = model.forward_cached(input, &mut cache);
     Ok((cache, logits))
 }
 
-/// Feeds one token to each row of `cache` and returns the logits that follow ([rows × vocab]).
-pub async fn feed(model: &CausalLm, cache: &mut KvCache, ids: Vec<i64>) -> Result<Vec<f32>> {
+/// Feeds one token to each row of `cache` and returns the logits that follow [rows, vocab].
+pub fn feed(model: &CausalLm, cache: &mut KvCache, ids: Vec<i64>) -> Tensor<2> {
     let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [cache.batch_size(), 1]), &model.device());
-    read_rows(model.forward_cached(input, cache)).await
+    model.forward_cached(input, cache)
 }
 
 /// Decodes continuations of `prompts` together. Left padding lines the prompts up for one prefill;
@@ -100,12 +100,11 @@ pub async fn generate(
     config: &GenerateConfig,
     tokenizer: Option<&Tokenizer>,
 ) -> Result<Vec<Generation>> {
-    let vocab = model.config.vocab_size;
     config.sampling.validate()?;
     if !config.stop_strings.is_empty() && tokenizer.is_none() {
         return Err(Error::invalid("stop_strings", "stop strings need a tokenizer"));
     }
-    let (mut cache, mut logits) = prefill(model, prompts).await?;
+    let (mut cache, mut logits) = prefill(model, prompts)?;
 
     let mut rngs: Vec<Rng> =
         (0..prompts.len()).map(|r| Rng::stream(config.sampling.seed, r as u64)).collect();
@@ -118,13 +117,14 @@ pub async fn generate(
     for step in 0..config.max_new_tokens {
         let mut still = Vec::with_capacity(active.len());
         let mut next = Vec::with_capacity(active.len());
+        let uniforms = active.iter().map(|&row| uniform(&config.sampling, &mut rngs[row])).collect();
+        let drawn = draw(logits, uniforms, &config.sampling).await?;
         for (i, &row) in active.iter().enumerate() {
-            let row_logits = &logits[i * vocab..(i + 1) * vocab];
-            let id = sample(row_logits, &config.sampling, &mut rngs[row]);
+            let id = drawn.ids[i];
             let g = &mut out[row];
-            g.ids.push(id as u32);
-            g.logprobs.push(log_prob(row_logits, id));
-            if config.eos_token_ids.contains(&(id as u32)) {
+            g.ids.push(id);
+            g.logprobs.push(drawn.log_probs[i]);
+            if config.eos_token_ids.contains(&id) {
                 g.finish = FinishReason::Eos;
             } else if longest_stop > 0 && hits_stop(tokenizer, &g.ids, &config.stop_strings, longest_stop)? {
                 g.finish = FinishReason::Stop;
@@ -140,7 +140,7 @@ pub async fn generate(
             cache = cache.select_rows(&still);
             active = still.iter().map(|&i| active[i]).collect();
         }
-        logits = feed(model, &mut cache, next).await?;
+        logits = feed(model, &mut cache, next);
     }
     Ok(out)
 }

@@ -4,4 +4,4 @@ mod generate;
 mod sampler;
 
 pub use generate::{FinishReason, GenerateConfig, Generation, feed, generate, prefill, read_rows};
-pub use sampler::{SamplingConfig, argmax, log_prob, sample};
+pub use sampler::{Draws, SamplingConfig, draw, uniform};

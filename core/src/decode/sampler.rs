@@ -1,7 +1,10 @@
-//! Choosing the next token from logits: greedy, temperature, top-k, top-p.
+//! Choosing the next token from logits, on the device: greedy, temperature, top-k, top-p.
 
+use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use stepgrpo_shaders::SamplingParams;
 
+use super::generate::read_rows;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -11,7 +14,7 @@ use crate::rng::Rng;
 pub struct SamplingConfig {
     /// Softmax temperature; 0 picks the most likely token (greedy).
     pub temperature: f32,
-    /// Keep only the k most likely tokens (0 = all).
+    /// Keep only the tokens at least as likely as the k-th most likely (0 = all).
     pub top_k: usize,
     /// Keep the smallest set of tokens whose probability reaches top_p (1.0 = all).
     pub top_p: f32,
@@ -48,92 +51,77 @@ impl SamplingConfig {
     }
 }
 
-/// The index of the largest logit (the first one on ties, like `torch.argmax`).
-pub fn argmax(logits: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in logits.iter().enumerate() {
-        if x > logits[best] {
-            best = i;
-        }
+impl From<&SamplingConfig> for SamplingParams {
+    fn from(c: &SamplingConfig) -> Self {
+        SamplingParams { temperature: c.temperature, top_k: c.top_k, top_p: c.top_p }
     }
-    best
 }
 
-/// Log-softmax of one row at index `id`, computed stably.
-pub fn log_prob(logits: &[f32], id: usize) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
-    (logits[id] - max) - sum.ln() as f32
+/// What leaves the device each decoding step: one id and its log-prob per row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draws {
+    /// The chosen id of each row.
+    pub ids: Vec<u32>,
+    /// Its log-probability under the model (before temperature and filtering).
+    pub log_probs: Vec<f32>,
 }
 
-/// Picks a token from one row of logits, drawing from `rng` unless greedy.
-pub fn sample(logits: &[f32], config: &SamplingConfig, rng: &mut Rng) -> usize {
+/// The random number a row draws with: from its own stream, or -1 (greedy) under a greedy config.
+pub fn uniform(config: &SamplingConfig, rng: &mut Rng) -> f32 {
     if config.is_greedy() {
-        return argmax(logits);
+        return -1.0;
     }
-    let t = config.temperature;
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    // Candidates sorted by probability, most likely first; truncated by top-k then top-p.
-    let mut cand: Vec<(usize, f64)> =
-        logits.iter().enumerate().map(|(i, &x)| (i, (((x - max) / t) as f64).exp())).collect();
-    let filtered = config.top_k > 0 && config.top_k < cand.len() || config.top_p < 1.0;
-    if filtered {
-        cand.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        if config.top_k > 0 {
-            cand.truncate(config.top_k);
-        }
-        if config.top_p < 1.0 {
-            let total: f64 = cand.iter().map(|c| c.1).sum();
-            let mut acc = 0.0;
-            let mut keep = cand.len();
-            for (i, c) in cand.iter().enumerate() {
-                acc += c.1 / total;
-                if acc >= config.top_p as f64 {
-                    keep = i + 1;
-                    break;
-                }
-            }
-            cand.truncate(keep);
-        }
-    }
-    let total: f64 = cand.iter().map(|c| c.1).sum();
-    let mut u = rng.uniform() * total;
-    for &(i, p) in &cand {
-        u -= p;
-        if u < 0.0 {
-            return i;
-        }
-    }
-    cand.last().map(|c| c.0).unwrap_or(0)
+    // Rounding up to 1.0 is harmless: the sampler then takes the last kept token.
+    rng.uniform() as f32
+}
+
+/// Draws the next token of every row of `logits` [rows, vocab] on the device (a WGSL kernel on
+/// wgpu): `uniforms[r]` is row r's random number, negative for greedy. Only ids and log-probs are
+/// read back, asynchronously (safe in browsers).
+pub async fn draw(logits: Tensor<2>, uniforms: Vec<f32>, config: &SamplingConfig) -> Result<Draws> {
+    let rows = uniforms.len();
+    let u = Tensor::<1>::from_data(TensorData::new(uniforms, [rows]), &logits.device());
+    let drawn = stepgrpo_shaders::sample(logits, u, config.into());
+    // Ids travel as floats (exact below 2^24) so that one readback brings both.
+    let read = read_rows(Tensor::cat(vec![drawn.ids.float(), drawn.log_probs], 0).reshape([2, rows])).await?;
+    let (ids, log_probs) = read.split_at(rows);
+    Ok(Draws { ids: ids.iter().map(|&x| x as u32).collect(), log_probs: log_probs.to_vec() })
 }
 
 #[cfg(test)]
 mod tests {
+    use burn::tensor::Device;
+
     use super::*;
+
+    fn draw_rows(logits: &[[f32; 4]], config: &SamplingConfig, rng: &mut Rng) -> Draws {
+        let flat: Vec<f32> = logits.iter().flatten().copied().collect();
+        let t = Tensor::<2>::from_data(TensorData::new(flat, [logits.len(), 4]), &Device::flex());
+        let u = logits.iter().map(|_| uniform(config, rng)).collect();
+        pollster::block_on(draw(t, u, config)).unwrap()
+    }
 
     #[test]
     fn greedy_and_filters() {
-        let logits = [0.0, 3.0, 1.0, 2.9];
-        assert_eq!(sample(&logits, &SamplingConfig::greedy(), &mut Rng::new(0)), 1);
+        let logits = [[0.0, 3.0, 1.0, 2.9]; 200];
+        let mut rng = Rng::new(0);
+        let greedy = draw_rows(&logits[..1], &SamplingConfig::greedy(), &mut rng);
+        assert_eq!(greedy.ids, [1]);
         let top2 = SamplingConfig { top_k: 2, ..Default::default() };
-        let mut rng = Rng::new(1);
-        for _ in 0..200 {
-            assert!(matches!(sample(&logits, &top2, &mut rng), 1 | 3));
-        }
+        assert!(draw_rows(&logits, &top2, &mut rng).ids.iter().all(|id| matches!(id, 1 | 3)));
         // top_p small enough keeps only the best token.
         let top_p = SamplingConfig { top_p: 0.3, ..Default::default() };
-        for _ in 0..50 {
-            assert_eq!(sample(&logits, &top_p, &mut rng), 1);
-        }
+        assert!(draw_rows(&logits, &top_p, &mut rng).ids.iter().all(|&id| id == 1));
     }
 
     #[test]
     fn sampling_follows_the_distribution() {
-        let logits = [0.0f32, (3.0f32).ln()];
-        let mut rng = Rng::new(5);
-        let ones = (0..4000).filter(|_| sample(&logits, &SamplingConfig::default(), &mut rng) == 1).count();
+        let logits = [[0.0f32, (3.0f32).ln(), f32::NEG_INFINITY, f32::NEG_INFINITY]; 4000];
+        let drawn = draw_rows(&logits, &SamplingConfig::default(), &mut Rng::new(5));
+        let ones = drawn.ids.iter().filter(|&&id| id == 1).count();
         assert!((ones as f64 / 4000.0 - 0.75).abs() < 0.03, "{ones}");
-        assert!((log_prob(&logits, 1) - 0.75f32.ln()).abs() < 1e-6);
+        let at = drawn.ids.iter().position(|&id| id == 1).unwrap();
+        assert!((drawn.log_probs[at] - 0.75f32.ln()).abs() < 1e-6);
     }
 
     #[test]

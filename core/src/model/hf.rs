@@ -25,6 +25,18 @@ pub fn load(dir: &Path, device: &Device) -> Result<CausalLm> {
     Ok(model)
 }
 
+/// Builds a model of `config` from the bytes of one `model.safetensors` file (weights become f32):
+/// how a browser, which has no filesystem, imports a checkpoint.
+pub fn from_safetensors(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<CausalLm> {
+    let mut files = WeightFiles::from_bytes(vec![(bytes, "model.safetensors".into())])?;
+    let model = build(config, &mut files, device)?;
+    let leftovers = files.leftovers();
+    if !leftovers.is_empty() {
+        log::warn!("model.safetensors: ignoring {} unused tensors, e.g. `{}`", leftovers.len(), leftovers[0]);
+    }
+    Ok(model)
+}
+
 fn build(c: &ModelConfig, w: &mut WeightFiles, device: &Device) -> Result<CausalLm> {
     let (h, hd) = (c.hidden_size, c.head_dim);
     let tensor1 = |w: &mut WeightFiles, name: &str, n: usize| -> Result<Tensor<1>> {

@@ -47,19 +47,26 @@ impl WeightFiles {
                 "no model.safetensors or model.safetensors.index.json in this directory",
             ));
         };
+        let files =
+            paths.into_iter().map(|path| Ok((read_file(&path)?, path))).collect::<Result<Vec<_>>>()?;
+        Self::from_bytes(files)
+    }
+
+    /// Indexes safetensors files already in memory, each with the name its errors report (browsers
+    /// have no filesystem: they import a checkpoint's bytes).
+    pub fn from_bytes(files: Vec<(Vec<u8>, PathBuf)>) -> Result<Self> {
         let mut location = HashMap::new();
-        let mut files = Vec::new();
-        for path in paths {
-            let bytes = read_file(&path)?;
+        let mut indexed = Vec::with_capacity(files.len());
+        for (bytes, path) in files {
             let st = SafeTensors::deserialize(&bytes)
                 .map_err(|e| Error::checkpoint(&path, format!("unreadable safetensors header: {e}")))?;
             for name in st.names() {
-                location.insert(name.to_string(), files.len());
+                location.insert(name.to_string(), indexed.len());
             }
-            files.push((path, bytes));
+            indexed.push((path, bytes));
         }
         let untaken = location.keys().cloned().collect();
-        Ok(WeightFiles { location, files, untaken })
+        Ok(WeightFiles { location, files: indexed, untaken })
     }
 
     /// Whether the checkpoint has a tensor called `name`.

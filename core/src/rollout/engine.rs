@@ -2,9 +2,11 @@
 //! doing (thinking, probing, closing, answering), so probes of many rows run together and no row
 //! waits for another. Rows rewind their own cache positions after a probe.
 
+use burn::tensor::{Int, Tensor, TensorData};
+
 use super::config::RolloutConfig;
 use super::row::{Rollout, Row, Shared};
-use crate::decode::{feed, prefill};
+use crate::decode::{draw, feed, prefill};
 use crate::error::Result;
 use crate::model::CausalLm;
 use crate::rng::Rng;
@@ -20,7 +22,6 @@ pub async fn rollout(
     config: &RolloutConfig,
 ) -> Result<Vec<Rollout>> {
     config.validate()?;
-    let vocab = model.config.vocab_size;
     let inducer = match &config.truncation {
         Some(t) => tokenizer.encode(&t.inducer)?,
         None => Vec::new(),
@@ -29,11 +30,12 @@ pub async fn rollout(
     let g = config.num_generations;
 
     // One prefill per prompt, then each prompt's cache row is copied to its G responses.
-    let (prompt_cache, prompt_logits) = prefill(model, prompts).await?;
+    let (prompt_cache, prompt_logits) = prefill(model, prompts)?;
     let copies: Vec<usize> = (0..prompts.len()).flat_map(|p| std::iter::repeat_n(p, g)).collect();
     let mut cache = prompt_cache.select_rows(&copies);
-    let mut logits: Vec<f32> =
-        copies.iter().flat_map(|&p| prompt_logits[p * vocab..(p + 1) * vocab].iter().copied()).collect();
+    let rows_of = copies.iter().map(|&p| p as i64).collect::<Vec<_>>();
+    let rows_of = Tensor::<1, Int>::from_data(TensorData::new(rows_of, [copies.len()]), &model.device());
+    let mut logits = prompt_logits.select(0, rows_of);
 
     let mut rows: Vec<Row> = copies
         .iter()
@@ -45,8 +47,11 @@ pub async fn rollout(
     while !active.is_empty() {
         let mut tokens = Vec::with_capacity(active.len());
         let mut keep = Vec::with_capacity(active.len());
+        // Only ids and log-probs come back from the device: probing rows draw greedily.
+        let uniforms = active.iter().map(|&r| rows[r].uniform(&shared)).collect();
+        let drawn = draw(logits, uniforms, &config.sampling).await?;
         for (i, &r) in active.iter().enumerate() {
-            let step = rows[r].step(&logits[i * vocab..(i + 1) * vocab], &shared)?;
+            let step = rows[r].step(drawn.ids[i], drawn.log_probs[i], &shared)?;
             if let Some(len) = step.rewind {
                 cache.rewind_row(i, len);
             }
@@ -62,7 +67,7 @@ pub async fn rollout(
             cache = cache.select_rows(&keep);
             active = keep.iter().map(|&i| active[i]).collect();
         }
-        logits = feed(model, &mut cache, tokens).await?;
+        logits = feed(model, &mut cache, tokens);
     }
     Ok(rows.into_iter().map(|r| r.out).collect())
 }

@@ -1,5 +1,5 @@
-//! One response being generated: a small state machine that, given the logits of its next position,
-//! decides the token to feed and whether its key/value cache row must be rewound first.
+//! One response being generated: a small state machine that, given the token drawn at its next
+//! position, decides the token to feed and whether its key/value cache row must be rewound first.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{RolloutConfig, TruncationConfig};
 use super::probe::{ExitType, ProbeRecord, close_text, confidence};
-use crate::decode::{argmax, log_prob, sample};
+use crate::decode::uniform;
 use crate::error::Result;
 use crate::rng::Rng;
 use crate::text::Tokenizer;
@@ -100,13 +100,22 @@ impl Row {
         matches!(self.mode, Mode::Done)
     }
 
-    /// Consumes the logits of this row's next position and says what to feed.
-    pub fn step(&mut self, logits: &[f32], s: &Shared) -> Result<Step> {
+    /// The random number this row's next draw needs: from its stream when it will sample (its
+    /// stream advances only then, as with a host-side sampler), else -1, which draws greedily (a
+    /// probe's tokens; a draw the row will not use).
+    pub fn uniform(&mut self, s: &Shared) -> f32 {
+        let samples = !matches!(self.mode, Mode::Probe { .. } | Mode::Done) && self.queue.is_empty();
+        if samples { uniform(&s.config.sampling, &mut self.rng) } else { -1.0 }
+    }
+
+    /// Consumes the token drawn for this row's next position (with its log-prob; greedy while
+    /// probing) and says what to feed.
+    pub fn step(&mut self, id: u32, log_prob: f32, s: &Shared) -> Result<Step> {
         let mut rewind = None;
         if let Mode::Probe { .. } = self.mode {
-            rewind = self.probe_step(logits, s)?;
+            rewind = self.probe_step(id, log_prob, s)?;
         } else if self.queue.is_empty() {
-            self.sample_step(logits, s, &mut rewind)?;
+            self.sample_step(id, s, &mut rewind)?;
         }
         if self.is_done() {
             return Ok(Step { rewind, feed: None });
@@ -130,8 +139,7 @@ impl Row {
         self.queue.clear();
     }
 
-    fn sample_step(&mut self, logits: &[f32], s: &Shared, rewind: &mut Option<usize>) -> Result<()> {
-        let id = sample(logits, &s.config.sampling, &mut self.rng) as u32;
+    fn sample_step(&mut self, id: u32, s: &Shared, rewind: &mut Option<usize>) -> Result<()> {
         self.out.ids.push(id);
         let n = self.out.ids.len();
         let thinking = matches!(self.mode, Mode::Think);
@@ -182,19 +190,19 @@ impl Row {
         Ok(())
     }
 
-    fn probe_step(&mut self, logits: &[f32], s: &Shared) -> Result<Option<usize>> {
+    /// One greedy probe token: `log_prob` is its top-1 log-prob, what the confidence averages.
+    fn probe_step(&mut self, id: u32, log_prob: f32, s: &Shared) -> Result<Option<usize>> {
         if !self.queue.is_empty() {
             return Ok(None); // still feeding the inducer
         }
         let t = s.config.truncation.as_ref().expect("probes only run with truncation on");
         let Mode::Probe { pause, logprobs, ids } = &mut self.mode else { unreachable!() };
-        let id = argmax(logits);
-        logprobs.push(log_prob(logits, id));
-        ids.push(id as u32);
+        logprobs.push(log_prob);
+        ids.push(id);
         let text = s.tokenizer.decode(&ids[ids.len().saturating_sub(WINDOW)..])?;
         let stopped = text.contains(t.probe_stop.as_str());
         if !stopped && ids.len() < t.probe_max_tokens {
-            self.queue.push_back(id as u32);
+            self.queue.push_back(id);
             return Ok(None);
         }
         let c = confidence(logprobs, stopped, t.strict);

@@ -147,11 +147,17 @@ impl RlTrainer {
             .map_err(bad)?;
         let scores = self.reward.score(&batch).map_err(bad)?;
         let rewards: Vec<f64> = scores.iter().map(|s| s.overall).collect();
-        let group_of: Vec<usize> = rollouts.iter().map(|r| r.prompt).collect();
-        let advantages = group_advantages(&rewards, &group_of, c.grpo.scale_rewards);
+        let device = self.model.device();
+        let n = rewards.len();
+        let reward_tensor = rewards.iter().map(|&r| r as f32).collect::<Vec<_>>();
+        let group_of = rollouts.iter().map(|r| r.prompt as i64).collect::<Vec<_>>();
+        let advantages = group_advantages(
+            Tensor::from_data(TensorData::new(reward_tensor, [n]), &device),
+            Tensor::from_data(TensorData::new(group_of, [n]), &device),
+            c.grpo.scale_rewards,
+        );
 
         // The update, in micro-batches of whole groups.
-        let device = self.model.device();
         let pad = self.eos.first().copied().unwrap_or(0);
         let g = c.rollout.num_generations;
         let rows_per_micro = rollouts.len() / c.gradient_accumulation_steps;
@@ -166,7 +172,6 @@ impl RlTrainer {
             let tokens = TokenBatch::new(&sequences, pad, &device);
             let log_probs = token_log_probs(&self.model, &tokens);
             let ref_log_probs = self.reference.as_ref().map(|r| token_log_probs(r, &tokens.inner()));
-            let adv: Vec<f32> = advantages[first..first + micro.len()].iter().map(|&a| a as f32).collect();
             let loss = grpo_loss(
                 PolicyBatch {
                     // One update per batch: the sampling policy is the current one, so the old
@@ -174,7 +179,7 @@ impl RlTrainer {
                     old_log_probs: log_probs.clone().detach(),
                     log_probs,
                     ref_log_probs: ref_log_probs.map(Tensor::from_inner),
-                    advantages: Tensor::from_data(TensorData::new(adv, [micro.len()]), &device),
+                    advantages: advantages.clone().slice(first..first + micro.len()),
                     mask: tokens.mask.clone(),
                 },
                 &c.grpo,
@@ -191,11 +196,13 @@ impl RlTrainer {
         self.model = model;
         self.step += 1;
 
-        let micro = (parts.len() / 5) as f64;
+        let micro = parts.len() / 5;
+        // One readback: the loss terms, the gradient norm and the shown group's advantages.
         parts.push(norm);
+        parts.push(advantages.slice(0..g.min(n)));
         let read = read_rows(Tensor::cat(parts, 0).unsqueeze()).await?;
-        let mean_of =
-            |k: usize| read.chunks(5).filter(|c| c.len() == 5).map(|c| c[k] as f64).sum::<f64>() / micro;
+        let (grad_norm, shown_advantages) = (read[5 * micro] as f64, &read[5 * micro + 1..]);
+        let mean_of = |k: usize| read[..5 * micro].chunks(5).map(|c| c[k] as f64).sum::<f64>() / micro as f64;
         let stats = RolloutStats::new(&rollouts, &scores);
         let groups: Vec<Vec<usize>> = (0..prompts.len()).map(|p| (p * g..(p + 1) * g).collect()).collect();
         let (reward_std, frac_reward_zero_std) = group_spread(&rewards, &groups);
@@ -218,7 +225,7 @@ impl RlTrainer {
             accuracy: stats.accuracy,
             tokens_per_correct: stats.tokens_per_correct,
             loss: mean_of(0),
-            grad_norm: *read.last().unwrap_or(&0.0) as f64,
+            grad_norm,
             learning_rate,
             rollout_seconds,
             step_seconds: start.elapsed().as_secs_f64(),
@@ -226,14 +233,14 @@ impl RlTrainer {
         let group = rollouts
             .iter()
             .zip(texts)
-            .zip(scores.iter().zip(&advantages))
+            .zip(scores.iter().zip(shown_advantages))
             .take(g)
             .map(|((r, text), (s, &a))| ScoredRollout {
                 prompt: problems[r.prompt].prompt.clone(),
                 text,
                 rollout: r.clone(),
                 reward: *s,
-                advantage: a,
+                advantage: a as f64,
             })
             .collect();
         Ok(RlStep { metrics, group })

@@ -1,0 +1,139 @@
+//! Hand-written WGSL kernels for the hot paths of Step-GRPO, each with a generic burn fallback.
+//!
+//! | operation | kernel (wgpu) | saves |
+//! |---|---|---|
+//! | [`selective_log_softmax`] | `selective_log_softmax{,_backward}.wgsl` | the [N, V] log-softmax and its autodiff state |
+//! | [`sample`] | `sample.wgsl` | reading [N, V] logits back to the host every decoding step |
+//! | [`probe_confidence`] | `probe_confidence.wgsl` | reading a probe's [N, T, V] logits back |
+//! | [`group_advantages`] | `group_advantages.wgsl` | a host round trip between rewards and the loss |
+//!
+//! Each function picks its implementation from the tensors it is given: the kernel for f32 tensors
+//! on a wgpu device (natively on Vulkan/Metal/DX12, or WebGPU in a browser), the plain burn version
+//! in [`generic`] everywhere else. Callers never know the difference, and the parity tests hold
+//! both to the same answers.
+
+mod autodiff;
+pub mod generic;
+mod ops;
+mod wgpu;
+
+use burn::backend::{Dispatch, DispatchDevice};
+use burn::tensor::{DType, Device, Int, Tensor};
+
+use ops::{GradKernelOps, KernelOps};
+
+/// Whether `device` runs the WGSL kernels (a wgpu device, with or without autodiff).
+pub fn has_kernels(device: &Device) -> bool {
+    matches!(device.clone().inner().as_dispatch(), DispatchDevice::Cube(burn::cubecl::Device::Wgpu(_)))
+}
+
+fn on_kernels(t: &Tensor<2>) -> bool {
+    t.dtype() == DType::F32 && has_kernels(&t.device())
+}
+
+/// Log-probabilities of chosen tokens, and the entropy of each row's distribution.
+#[derive(Debug, Clone)]
+pub struct TokenLogProbs {
+    /// `log softmax(logits[n])[ids[n]]` [N]; differentiable.
+    pub log_probs: Tensor<1>,
+    /// `-sum p log p` of each row [N]; a metric, carries no gradient.
+    pub entropy: Tensor<1>,
+}
+
+/// Log-prob of `ids` [N] under each row of `logits` [N, V], and each row's entropy, without
+/// materialising the [N, V] log-softmax. Gradients flow into `logits` through `log_probs`.
+pub fn selective_log_softmax(logits: Tensor<2>, ids: Tensor<1, Int>) -> TokenLogProbs {
+    if !on_kernels(&logits) {
+        return generic::selective_log_softmax(logits, ids);
+    }
+    let (log_probs, entropy) = Dispatch::selective_log_softmax(logits.into_dispatch(), ids.into_dispatch());
+    TokenLogProbs { log_probs: Tensor::from_dispatch(log_probs), entropy: Tensor::from_dispatch(entropy) }
+}
+
+/// How the next token is drawn from a row's logits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplingParams {
+    /// Softmax temperature; 0 is greedy.
+    pub temperature: f32,
+    /// Keep the tokens whose logit is at least the k-th largest (0 keeps all; ties are all kept).
+    pub top_k: usize,
+    /// Then keep the most likely tokens until their tempered mass reaches `top_p` of the rest.
+    pub top_p: f32,
+}
+
+impl SamplingParams {
+    /// Whether every row takes its most likely token.
+    pub fn is_greedy(&self) -> bool {
+        self.temperature == 0.0 || self.top_k == 1
+    }
+}
+
+/// Drawn tokens.
+#[derive(Debug, Clone)]
+pub struct Sampled {
+    /// The chosen id of each row [N].
+    pub ids: Tensor<1, Int>,
+    /// Its log-probability under the model's untempered, unfiltered distribution [N].
+    pub log_probs: Tensor<1>,
+}
+
+/// Draws one token per row (no gradient) of `logits` [N, V]. `uniforms` [N] are the row's random numbers in
+/// [0, 1) (drawn by the caller, so streams are seeded and reproducible on every backend); a
+/// negative uniform makes that row greedy (e.g. a row that is probing). Among the kept tokens
+/// (see [`SamplingParams`]), the sample is the first id whose running tempered mass, in id order,
+/// exceeds `u` times their total. Only ids and log-probs need to leave the device.
+pub fn sample(logits: Tensor<2>, uniforms: Tensor<1>, params: SamplingParams) -> Sampled {
+    let (logits, uniforms) = (logits.inner(), uniforms.inner());
+    if !on_kernels(&logits) {
+        return generic::sample(logits, uniforms, params);
+    }
+    let (ids, log_probs) = Dispatch::sample(
+        logits.into_dispatch(),
+        uniforms.into_dispatch(),
+        params.temperature,
+        params.top_k.min(u32::MAX as usize) as u32,
+        params.top_p,
+    );
+    Sampled { ids: Tensor::from_dispatch(ids), log_probs: Tensor::from_dispatch(log_probs) }
+}
+
+/// Confidence of each row's probe from its logits [N, T, V] and its number of tokens [N]: the
+/// geometric mean of the top-1 probabilities of tokens 2..len (the first is skipped: it only
+/// restates the format); 0 for a probe of fewer than two tokens.
+pub fn probe_confidence(logits: Tensor<3>, lengths: Tensor<1, Int>) -> Tensor<1> {
+    let (logits, lengths) = (logits.inner(), lengths.inner());
+    let [n, t, v] = logits.dims();
+    if !on_kernels(&logits.clone().reshape([n * t, v])) {
+        return generic::probe_confidence(logits, lengths);
+    }
+    let out = Dispatch::probe_confidence(logits.into_dispatch(), lengths.into_dispatch());
+    Tensor::from_dispatch(out)
+}
+
+/// Which spread divides the centred rewards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdvantageScale {
+    /// The group's unbiased std (GRPO).
+    Group,
+    /// The whole batch's unbiased std.
+    Batch,
+    /// None: rewards are only centred (Dr. GRPO).
+    None,
+}
+
+/// Group-relative advantages of `rewards` [N]: each minus its group's mean, divided by the chosen
+/// spread + 1e-6. `groups` [N] names each response's group; groups may be interleaved. A group of
+/// one response gets 0.
+pub fn group_advantages(rewards: Tensor<1>, groups: Tensor<1, Int>, scale: AdvantageScale) -> Tensor<1> {
+    let (rewards, groups) = (rewards.inner(), groups.inner());
+    let [n] = rewards.dims();
+    if !on_kernels(&rewards.clone().reshape([1, n])) {
+        return generic::group_advantages(rewards, groups, scale);
+    }
+    let code = match scale {
+        AdvantageScale::Group => 0,
+        AdvantageScale::Batch => 1,
+        AdvantageScale::None => 2,
+    };
+    Tensor::from_dispatch(Dispatch::group_advantages(rewards.into_dispatch(), groups.into_dispatch(), code))
+}

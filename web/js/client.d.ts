@@ -1,0 +1,197 @@
+// Types of the stepgrpo browser API (client.js). The raw wasm-bindgen class, for use inside your own
+// worker, is typed in stepgrpo_web.d.ts.
+
+/** RL methods; the first three are the demo's comparison, the rest ablations of Step-GRPO. */
+export type Method =
+  | 'step_grpo'
+  | 'grpo'
+  | 'grpo_length_penalty'
+  | 'step_grpo_no_step_reward'
+  | 'step_grpo_no_truncation'
+  | 'step_grpo_all_mean';
+
+/** Knobs of a trainer; every one is optional. */
+export interface TrainerConfig {
+  /** Default 'step_grpo'. */
+  method?: Method;
+  /** Responses per prompt (the group size G). Default 8. */
+  numGenerations?: number;
+  /** Prompts per RL step. Default 4. */
+  promptsPerStep?: number;
+  /** Supervised warm-start steps (0: RL starts from the initial or imported weights). Default 150. */
+  sftSteps?: number;
+  /** Traces per SFT step. Default 16. */
+  sftBatchSize?: number;
+  /** Peak SFT learning rate (cosine, a sixth of the steps warm-up). Default 2e-3. */
+  sftLearningRate?: number;
+  /** RL steps. Default 20. */
+  rlSteps?: number;
+  /** RL learning rate. Default 5e-5. */
+  learningRate?: number;
+  /** Probe confidence at which a truncating method stops thinking. Default 0.95. */
+  delta?: number;
+  /** Response tokens at most. Default 128. */
+  maxCompletionLength?: number;
+  /** Held-out problems available to evaluate(). Default 64. */
+  evalProblems?: number;
+  /** Seed of initialisation, problems and sampling. Default 0. */
+  seed?: number;
+  /** 'auto' (WebGPU when available, else the CPU), 'webgpu' (fail without it) or 'cpu'. */
+  device?: 'auto' | 'webgpu' | 'cpu';
+}
+
+export interface DeviceInfo {
+  backend: 'webgpu' | 'cpu';
+  /** The WebGPU adapter (its description, else vendor and architecture), or 'CPU (WebAssembly)'. */
+  name: string;
+  /** Why the CPU is used although WebGPU was asked for ('auto'), if it is. */
+  fallbackReason: string | null;
+}
+
+export interface Status {
+  phase: 'sft' | 'rl';
+  method: Method;
+  sftStep: number;
+  sftSteps: number;
+  rlStep: number;
+  rlSteps: number;
+  done: boolean;
+}
+
+/** The record `stepgrpo train` writes per SFT step. */
+export interface SftMetrics {
+  step: number;
+  loss: number;
+  grad_norm: number;
+  learning_rate: number;
+}
+
+/** The record `stepgrpo train` writes per RL step (TRL's names where one exists). */
+export interface RlMetrics {
+  method: Method;
+  step: number;
+  reward: number;
+  reward_std: number;
+  frac_reward_zero_std: number;
+  'completions/mean_length': number;
+  'completions/clipped_ratio': number;
+  kl: number;
+  'clip_ratio/low_mean': number;
+  'clip_ratio/high_mean': number;
+  entropy: number;
+  'steps/mean': number;
+  'early_exit/rate': number;
+  'early_exit/mean_probes': number;
+  'early_exit/mean_confidence': number;
+  accuracy: number;
+  tokens_per_correct: number | null;
+  loss: number;
+  grad_norm: number;
+  learning_rate: number;
+  rollout_seconds: number;
+  step_seconds: number;
+}
+
+export interface Probe {
+  /** Response-token index where thinking paused (the trigger's first token). */
+  position: number;
+  confidence: number;
+  /** Greedy tokens the probe decoded. */
+  tokens: number;
+  /** Whether this probe ended the thinking. */
+  exited: boolean;
+}
+
+/** One response, ready to draw. */
+export interface RolloutView {
+  /** e.g. '37+8-6=?'. */
+  problem: string;
+  /** The ground truth. */
+  answer: string;
+  text: string;
+  /** One decoded piece per response token; joined they are `text`. */
+  tokens: string[];
+  /** The semantic step of every token (each 'Wait' opens one). */
+  tokenSteps: number[];
+  numSteps: number;
+  probes: Probe[];
+  exit: 'early_exit' | 'natural' | 'budget' | 'eos' | 'repetition';
+  /** Token index where a confident probe cut the thinking, if one did. */
+  cutAt: number | null;
+  clipped: boolean;
+  /** The boxed answer given. */
+  given: string | null;
+  correct: boolean;
+  /** Training rollouts: the method's reward and the group-relative advantage. */
+  reward: number | null;
+  advantage: number | null;
+}
+
+export interface StepReport {
+  phase: 'sft' | 'rl';
+  /** Step of the phase, from 1. */
+  step: number;
+  totalSteps: number;
+  /** Wall-clock seconds of the step. */
+  seconds: number;
+  metrics: SftMetrics | RlMetrics;
+  /** RL steps: the responses of the step's first group; SFT steps: empty. */
+  group: RolloutView[];
+  /** Whether every SFT and RL step has run. */
+  done: boolean;
+}
+
+export interface EvalSummary {
+  problems: number;
+  accuracy: number;
+  meanTokens: number;
+  meanSteps: number;
+  tokensPerCorrect: number | null;
+  earlyExitRate: number;
+  seconds: number;
+}
+
+export interface GenerateOptions {
+  /** 'current' (default) or 'warmStart': the model RL started from. */
+  model?: 'current' | 'warmStart';
+  /** 0 (default) decodes greedily. */
+  temperature?: number;
+  /** Probe at every 'Wait' and stop thinking when confident (DEER). Default false. */
+  deer?: boolean;
+  seed?: number;
+}
+
+export interface CreateOptions {
+  /** Where worker.js is served from; default: next to client.js. */
+  workerUrl?: string | URL;
+}
+
+/** Creates a trainer in its own Web Worker; resolves once the device and the model are ready. */
+export function createTrainer(config?: TrainerConfig, options?: CreateOptions): Promise<TrainerClient>;
+
+/** A trainer running in a Web Worker. Calls are queued, so they never overlap. */
+export class TrainerClient {
+  readonly device: DeviceInfo;
+  readonly config: Required<TrainerConfig>;
+  /** The next step: SFT until its steps are done, then RL. */
+  step(): Promise<StepReport>;
+  /** One supervised step (fails once RL has started). */
+  sftStep(): Promise<StepReport>;
+  /** One RL step; the first one ends SFT and starts RL from its model. */
+  rlStep(): Promise<StepReport>;
+  status(): Promise<Status>;
+  /** Answers a problem of the task such as '37+8-6'. */
+  generate(problem: string, options?: GenerateOptions): Promise<RolloutView>;
+  /** Accuracy and lengths on the first n held-out problems. */
+  evaluate(n: number, options?: { model?: 'current' | 'warmStart'; deer?: boolean }): Promise<EvalSummary>;
+  /** A held-out problem's text, e.g. '37+8-6=?'. */
+  heldOutProblem(index: number): Promise<string>;
+  /** The current weights as a Hugging Face model.safetensors file. */
+  exportCheckpoint(): Promise<Uint8Array>;
+  /** Loads model.safetensors bytes (from exportCheckpoint or `stepgrpo train`) as the warm start; RL starts over. */
+  importCheckpoint(bytes: Uint8Array | ArrayBuffer): Promise<void>;
+  /** Runs the remaining steps, calling onStep after each; resolves to the last report. */
+  train(options?: { onStep?: (report: StepReport) => void; signal?: AbortSignal }): Promise<StepReport | null>;
+  /** Stops the worker. */
+  dispose(): void;
+}
