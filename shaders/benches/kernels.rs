@@ -104,29 +104,7 @@ fn main() {
     );
     drop(inputs);
 
-    // 2. Sampling, ids and log-probs read back; one row per sequence of a rollout batch (burn's
-    // sort, which the generic top-p needs, is slow on software adapters: few rows by default).
-    let n: usize = std::env::var("STEPGRPO_BENCH_SAMPLE_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
-    let logits: Vec<Tensor<2>> = (0..=RUNS)
-        .map(|_| Tensor::<2>::random([n, VOCAB], Distribution::Normal(0.0, 3.0), &device))
-        .collect();
-    let u = Tensor::<1>::random([n], Distribution::Uniform(0.0, 1.0), &device);
-    let read = |s: shaders::Sampled| drop((s.ids.into_data(), s.log_probs.into_data()));
-    for (name, params) in [
-        ("greedy", SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0 }),
-        ("T 0.6", SamplingParams { temperature: 0.6, top_k: 0, top_p: 1.0 }),
-        ("T 0.6, top-p 0.95", SamplingParams { temperature: 0.6, top_k: 0, top_p: 0.95 }),
-    ] {
-        let (tk, tg) = time_pair(
-            &device,
-            |i| read(shaders::sample(logits[i].clone(), u.clone(), params)),
-            |i| read(generic::sample(logits[i].clone(), u.clone(), params)),
-        );
-        row(&format!("sample {name} [{n}, {VOCAB}]"), tk, tg, " |");
-    }
-    drop(logits);
-
-    // 3. Probe confidence over 5 probe tokens of 32 rows.
+    // 2. Probe confidence over 5 probe tokens of 32 rows.
     let n = 32;
     let probes: Vec<Tensor<3>> = (0..=RUNS)
         .map(|_| Tensor::<3>::random([n, 5, VOCAB], Distribution::Normal(0.0, 3.0), &device))
@@ -140,7 +118,7 @@ fn main() {
     row(&format!("probe confidence [{n}, 5, {VOCAB}]"), tk, tg, " |");
     drop(probes);
 
-    // 4. Group advantages: 16 groups of 16.
+    // 3. Group advantages: 16 groups of 16.
     let rewards: Vec<Tensor<1>> =
         (0..=RUNS).map(|_| Tensor::<1>::random([256], Distribution::Uniform(0.0, 1.0), &device)).collect();
     let groups = (0..256).map(|i| i / 16).collect::<Vec<i64>>();
@@ -161,4 +139,26 @@ fn main() {
         },
     );
     row("group advantages [256]", tk, tg, " |");
+
+    // 4. Sampling, ids and log-probs read back; one row per sequence of a rollout batch. Last: the
+    // generic version's cumsum and sort over 151,936 ids take minutes per call on lavapipe.
+    let n: usize = std::env::var("STEPGRPO_BENCH_SAMPLE_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
+    let logits: Vec<Tensor<2>> = (0..=RUNS)
+        .map(|_| Tensor::<2>::random([n, VOCAB], Distribution::Normal(0.0, 3.0), &device))
+        .collect();
+    let u = Tensor::<1>::random([n], Distribution::Uniform(0.0, 1.0), &device);
+    let read = |s: shaders::Sampled| drop((s.ids.into_data(), s.log_probs.into_data()));
+    for (name, params) in [
+        ("greedy", SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0 }),
+        ("T 0.6", SamplingParams { temperature: 0.6, top_k: 0, top_p: 1.0 }),
+        ("T 0.6, top-p 0.95", SamplingParams { temperature: 0.6, top_k: 0, top_p: 0.95 }),
+    ] {
+        let (tk, tg) = time_pair(
+            &device,
+            |i| read(shaders::sample(logits[i].clone(), u.clone(), params)),
+            |i| read(generic::sample(logits[i].clone(), u.clone(), params)),
+        );
+        row(&format!("sample {name} [{n}, {VOCAB}]"), tk, tg, " |");
+    }
+    drop(logits);
 }
