@@ -9,9 +9,8 @@ use crate::{AdvantageScale, Sampled, SamplingParams, TokenLogProbs};
 /// Denominator guard of the group standardisation.
 const EPS: f32 = 1e-6;
 
-/// Log-sum-exp of each row of `x` [N, V]: [N, 1].
-fn log_sum_exp(x: Tensor<2>) -> Tensor<2> {
-    let max = x.clone().max_dim(1);
+/// Log-sum-exp of each row of `x` [N, V] given its row max [N, 1]: [N, 1].
+fn log_sum_exp(x: Tensor<2>, max: Tensor<2>) -> Tensor<2> {
     (x - max.clone()).exp().sum_dim(1).log() + max
 }
 
@@ -30,13 +29,13 @@ pub fn selective_log_softmax(logits: Tensor<2>, ids: Tensor<1, Int>) -> TokenLog
 pub fn sample(logits: Tensor<2>, uniforms: Tensor<1>, params: SamplingParams) -> Sampled {
     let [n, v] = logits.dims();
     let device = logits.device();
-    let lse = log_sum_exp(logits.clone());
+    let max = logits.clone().max_dim(1);
+    let lse = log_sum_exp(logits.clone(), max.clone());
     let argmax = logits.clone().argmax(1);
     let ids = if params.is_greedy() {
         argmax
     } else {
         let t = params.temperature;
-        let max = logits.clone().max_dim(1);
         let weight = |x: Tensor<2>| ((x - max.clone()) / t).exp();
         let mut tau = logits.clone().min_dim(1);
         if params.top_k > 0 && params.top_k < v || params.top_p < 1.0 {
@@ -50,8 +49,8 @@ pub fn sample(logits: Tensor<2>, uniforms: Tensor<1>, params: SamplingParams) ->
                 let cum = (weight(sorted.clone()) * kept).cumsum(1);
                 let need = cum.clone().slice([0..n, v - 1..v]) * params.top_p;
                 // The first sorted logit whose prefix reaches `need` is the largest among those
-                // whose prefix does (a max instead of a gather at a computed index: burn's fused
-                // wgpu path miscomputes that gather, see the kernel tests).
+                // whose prefix does (a max instead of a gather at a computed index: burn 0.22.1's
+                // fused wgpu path miscomputes that gather).
                 tau = sorted.mask_fill(cum.lower(need), f32::NEG_INFINITY).max_dim(1);
             }
         }
@@ -73,7 +72,8 @@ pub fn sample(logits: Tensor<2>, uniforms: Tensor<1>, params: SamplingParams) ->
 pub fn probe_confidence(logits: Tensor<3>, lengths: Tensor<1, Int>) -> Tensor<1> {
     let [n, t, v] = logits.dims();
     let flat = logits.reshape([n * t, v]);
-    let log_top1 = (flat.clone().max_dim(1) - log_sum_exp(flat)).reshape([n, t]);
+    let max = flat.clone().max_dim(1);
+    let log_top1 = (max.clone() - log_sum_exp(flat, max)).reshape([n, t]);
     let len = lengths.clamp(0, t as i64).reshape([n, 1]);
     let pos = Tensor::<1, Int>::arange(0..t as i64, &log_top1.device()).reshape([1, t]);
     let counted = pos.clone().greater_equal_elem(1).bool_and(pos.lower(len.clone())).float();
