@@ -2,11 +2,13 @@
 //! starting point, held-out evaluation, and the comparison table, plot and `results.json`.
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use stepgrpo_core::data::{Problem, load_jsonl};
 use stepgrpo_core::model::{self, CausalLm};
 use stepgrpo_core::pretrained::Pretrained;
@@ -27,6 +29,8 @@ struct Setup {
     problems: ProblemSet,
     eval: Vec<Problem>,
     device: Device,
+    /// Every phase's progress bar (methods may train side by side).
+    progress: MultiProgress,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -50,14 +54,45 @@ pub fn run(args: Args) -> Result<()> {
     let report = pollster::block_on(cached_eval(&config, &setup, &base, &out.join(base_label), args.resume))?;
     rows.push(Row::new(base_label, &report, None, sft.train_seconds));
 
-    for &method in &config.methods {
-        let dir = out.join(method.name());
-        let (trained, summary) =
-            pollster::block_on(run_rl(&config, &setup, method, &base, &dir, args.resume))?;
-        let report = pollster::block_on(cached_eval(&config, &setup, &trained, &dir, args.resume))?;
-        rows.push(Row::new(method.name(), &report, Some(summary.early_exit_rate), summary.train_seconds));
-    }
+    rows.extend(train_methods(&config, &setup, &base, &out, args.resume)?);
     report::finish(&out, &config, &mut rows, run_start.elapsed().as_secs_f64())
+}
+
+/// Trains and evaluates every method from `base`, `config.jobs` at a time (each on its own thread:
+/// a method's results depend only on its own seeded streams), and returns their rows in order.
+fn train_methods(
+    config: &TrainConfig,
+    s: &Setup,
+    base: &CausalLm,
+    out: &Path,
+    resume: bool,
+) -> Result<Vec<Row>> {
+    let next = AtomicUsize::new(0);
+    let rows: Mutex<Vec<Option<Result<Row>>>> = Mutex::new(config.methods.iter().map(|_| None).collect());
+    let one = |method: Method| -> Result<Row> {
+        let dir = out.join(method.name());
+        let (trained, summary) = pollster::block_on(run_rl(config, s, method, base, &dir, resume))?;
+        let report = pollster::block_on(cached_eval(config, s, &trained, &dir, resume))?;
+        Ok(Row::new(method.name(), &report, Some(summary.early_exit_rate), summary.train_seconds))
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..config.jobs.min(config.methods.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&method) = config.methods.get(i) else { break };
+                    let row = one(method);
+                    let failed = row.is_err();
+                    rows.lock().expect("no thread panicked holding it")[i] = Some(row);
+                    if failed {
+                        // Start no further methods; the ones running finish their own.
+                        next.store(config.methods.len(), Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    rows.into_inner().expect("no thread panicked holding it").into_iter().flatten().collect()
 }
 
 /// The starting model, tokenizer and problems: the built-in task's, or a model directory's.
@@ -79,6 +114,7 @@ fn setup(config: &TrainConfig, device: &Device) -> Result<(Setup, CausalLm)> {
                 problems,
                 eval,
                 device: device.clone(),
+                progress: MultiProgress::new(),
             };
             Ok((setup, model))
         }
@@ -108,14 +144,15 @@ fn setup(config: &TrainConfig, device: &Device) -> Result<(Setup, CausalLm)> {
                 problems: ProblemSet::List(train),
                 eval,
                 device: device.clone(),
+                progress: MultiProgress::new(),
             };
             Ok((setup, p.model))
         }
     }
 }
 
-fn bar(len: usize, prefix: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64).with_prefix(prefix.to_string());
+fn bar(progress: &MultiProgress, len: usize, prefix: &str) -> ProgressBar {
+    let bar = progress.add(ProgressBar::new(len as u64).with_prefix(prefix.to_string()));
     bar.set_style(
         ProgressStyle::with_template(
             "{prefix:>24} [{bar:30}] {pos}/{len} {elapsed_precise} (eta {eta}) {msg}",
@@ -193,7 +230,7 @@ async fn run_sft(
         eprintln!("sft: resumed from {}", path.display());
     }
     let mut metrics = metrics_file(&dir.join("metrics.jsonl"), trainer.step)?;
-    let bar = bar(config.sft.max_steps, "sft");
+    let bar = bar(&s.progress, config.sft.max_steps, "sft");
     bar.set_position(trainer.step as u64);
     while !trainer.is_done() {
         let m = trainer.step().await?;
@@ -261,7 +298,7 @@ async fn run_rl(
         eprintln!("{}: resumed from {}", method.name(), path.display());
     }
     let mut metrics = metrics_file(&dir.join("metrics.jsonl"), trainer.step)?;
-    let bar = bar(config.rl.max_steps, method.name());
+    let bar = bar(&s.progress, config.rl.max_steps, method.name());
     bar.set_position(trainer.step as u64);
     let mut exits = Vec::new();
     while !trainer.is_done() {
@@ -317,7 +354,7 @@ async fn cached_eval(
         return Ok(serde_json::from_slice(&std::fs::read(&path)?)?);
     }
     std::fs::create_dir_all(dir)?;
-    let spinner = bar(s.eval.len(), "eval");
+    let spinner = bar(&s.progress, s.eval.len(), "eval");
     spinner.set_message(dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string());
     let report = evaluate(
         &model.valid(),

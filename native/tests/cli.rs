@@ -185,7 +185,7 @@ fn train_rejects_bad_options_before_any_work() {
     let dir = std::env::temp_dir().join(format!("stepgrpo-cli-badcfg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.toml");
-    std::fs::write(&path, "[rl]\nprompts_per_step = 6\ngradient_accumulation_steps = 4\n").unwrap();
+    std::fs::write(&path, "[rl]\nprompts_per_step = 6\ngradient_accumulation_steps = 49\n").unwrap();
     let (ok, _, err) = stepgrpo(&["train", "--config", path.to_str().unwrap(), "--device", "cpu"]);
     assert!(!ok);
     assert!(err.contains("rl.gradient_accumulation_steps"), "{err}");

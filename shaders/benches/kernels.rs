@@ -1,7 +1,7 @@
-//! Each kernel against its generic burn version, on the same inputs and the same wgpu device:
-//! median wall time over 7 runs on distinct inputs (reading the small results back, as the trainer
-//! does), and for the selective log-softmax the device memory its autodiff graph keeps between
-//! forward and backward beyond the logits themselves.
+//! Each kernel against its generic burn version, on the same inputs and the same wgpu device (the
+//! CPU one for `matmul_nt`): median wall time over 7 runs on distinct inputs (reading the small
+//! results back, as the trainer does), and for the selective log-softmax the device memory its
+//! autodiff graph keeps between forward and backward beyond the logits themselves.
 //!
 //! `cargo bench -p stepgrpo-shaders` (needs a wgpu adapter; lavapipe works). Sizes are a Qwen3
 //! vocabulary (151,936) and a GRPO micro-batch of 128 tokens (`STEPGRPO_BENCH_ROWS` changes it; one
@@ -62,6 +62,20 @@ fn main() {
     let rows: usize = std::env::var("STEPGRPO_BENCH_ROWS").ok().and_then(|s| s.parse().ok()).unwrap_or(128);
     println!("\n| operation | kernel | generic | speed-up | memory kept for backward (kernel / generic) |");
     println!("|---|---|---|---|---|");
+
+    // 0. The CPU kernel on a decode step's tied output projection (hidden 512, 8 rows), read back
+    // as the sampler does. Off x86-64 with AVX2 both columns are burn's matmul.
+    let cpu = Device::flex();
+    let w = Tensor::<2>::random([VOCAB, 512], Distribution::Default, &cpu);
+    let xs: Vec<Tensor<2>> =
+        (0..=RUNS).map(|_| Tensor::<2>::random([8, 512], Distribution::Default, &cpu)).collect();
+    let (tk, tg) = time_pair(
+        &cpu,
+        |i| drop(shaders::matmul_nt(xs[i].clone(), w.clone()).into_data()),
+        |i| drop(generic::matmul_nt(xs[i].clone(), w.clone()).into_data()),
+    );
+    row(&format!("CPU x @ w^T, [8, 512] x [{VOCAB}, 512]^T"), tk, tg, " |");
+    drop(w);
 
     // 1. Selective log-softmax, forward + backward, on [rows, VOCAB].
     let ad = device.clone().autodiff();

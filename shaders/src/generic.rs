@@ -25,6 +25,11 @@ pub fn selective_log_softmax(logits: Tensor<2>, ids: Tensor<1, Int>) -> TokenLog
     TokenLogProbs { log_probs: chosen, entropy }
 }
 
+/// See [`crate::matmul_nt`].
+pub fn matmul_nt(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
+    x.matmul(w.transpose())
+}
+
 /// See [`crate::sample`]; expects tensors without autodiff.
 pub fn sample(logits: Tensor<2>, uniforms: Tensor<1>, params: SamplingParams) -> Sampled {
     let [n, v] = logits.dims();

@@ -1,18 +1,23 @@
-//! Hand-written WGSL kernels for the hot paths of Step-GRPO, each with a generic burn fallback.
+//! Hand-written kernels for the hot paths of Step-GRPO (WGSL on wgpu, one in Rust on the CPU), each
+//! with a generic burn fallback.
 //!
-//! | operation | kernel (wgpu) | saves |
+//! | operation | kernel | saves |
 //! |---|---|---|
 //! | [`selective_log_softmax`] | `selective_log_softmax{,_backward}.wgsl` | the [N, V] log-softmax and its autodiff state |
 //! | [`sample`] | `sample.wgsl` | reading [N, V] logits back to the host every decoding step |
 //! | [`probe_confidence`] | `probe_confidence.wgsl` | reading a probe's [N, T, V] logits back |
 //! | [`group_advantages`] | `group_advantages.wgsl` | a host round trip between rewards and the loss |
+//! | [`matmul_nt`] | `src/cpu.rs` (burn-flex on x86-64 with AVX2) | gemm copying every projection's weight (311 MB for a Qwen3 output projection) each decoding step |
 //!
-//! Each function picks its implementation from the tensors it is given: the kernel for f32 tensors
-//! on a wgpu device (natively on Vulkan/Metal/DX12, or WebGPU in a browser), the plain burn version
-//! in [`generic`] everywhere else. Callers never know the difference, and the parity tests hold
+//! Each function picks its implementation from the tensors it is given: the WGSL kernels for f32
+//! tensors on a wgpu device (natively on Vulkan/Metal/DX12, or WebGPU in a browser), the CPU kernel
+//! for a few rows of f32 on the native x86-64 CPU device, the plain burn version in [`generic`]
+//! everywhere else. Callers never know the difference, and the parity tests hold
 //! both to the same answers.
 
 mod autodiff;
+#[cfg(target_arch = "x86_64")]
+mod cpu;
 pub mod generic;
 mod ops;
 mod wgpu;
@@ -136,4 +141,32 @@ pub fn group_advantages(rewards: Tensor<1>, groups: Tensor<1, Int>, scale: Advan
         AdvantageScale::None => 2,
     };
     Tensor::from_dispatch(Dispatch::group_advantages(rewards.into_dispatch(), groups.into_dispatch(), code))
+}
+
+/// `x` [M, K] times the transpose of `w` [N, K]: [M, N], i.e. a linear layer whose weight rows are
+/// its outputs, as checkpoints store them (and a tied embedding used as the output projection).
+/// Differentiable like `x.matmul(w.transpose())`, which it is everywhere but in
+/// [`matmul_nt_is_streamed`]'s case.
+pub fn matmul_nt(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(out) = cpu::matmul_nt(&x, &w) {
+        return out;
+    }
+    generic::matmul_nt(x, w)
+}
+
+/// Whether [`matmul_nt`] runs the CPU kernel for these tensors, which reads each row of `w` in
+/// place once: f32 tensors on the CPU device (burn-flex) without autodiff, at most 32 rows of `x`
+/// (decoding; larger products go to burn's matmul), `w` contiguous, an x86-64 CPU with AVX2 and
+/// FMA.
+pub fn matmul_nt_is_streamed(x: &Tensor<2>, w: &Tensor<2>) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        cpu::applies(x, w)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, w);
+        false
+    }
 }

@@ -3,8 +3,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use stepgrpo_core::grpo::{
-    GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, PolicyBatch, ScaleRewards, group_advantages,
-    grpo_loss,
+    GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, MiniBatchSize, PolicyBatch, ScaleRewards,
+    group_advantages, grpo_loss,
 };
 use stepgrpo_tests::{devices, json};
 
@@ -72,6 +72,7 @@ fn loss_and_gradients_match_reference() {
             ref_log_probs: Some(matrix(&f["ref_log_probs"], &device)),
             advantages: Tensor::from_data(TensorData::new(advantages.clone(), [advantages.len()]), &device),
             mask: matrix(&f["response_mask"], &device),
+            mini_batch: None,
         };
         let out = grpo_loss(batch, &cfg);
         let grads = out.loss.backward();
@@ -96,5 +97,45 @@ fn loss_and_gradients_match_reference() {
             scalar(out.clip_ratio_low),
             m["pg_clipfrac_lower"].as_f64().unwrap(),
         );
+        micro_batches_add_up(&f, case, &cfg, &device);
     }
+}
+
+/// The same batch cut into micro-batches of rows (each averaged over the whole batch's size): the
+/// summed losses and the gradients are the whole batch's.
+fn micro_batches_add_up(f: &serde_json::Value, case: &serde_json::Value, cfg: &GrpoConfig, device: &Device) {
+    let name = case["name"].as_str().unwrap();
+    let advantages: Vec<f32> = serde_json::from_value(f["advantages"].clone()).unwrap();
+    let log_probs = matrix(&f["log_probs"], device).require_grad();
+    let mask = matrix(&f["response_mask"], device);
+    let [rows, _] = mask.dims();
+    let whole = MiniBatchSize { tokens: scalar(mask.clone().sum()).round() as usize, responses: rows };
+    let advantages = Tensor::<1>::from_data(TensorData::new(advantages, [rows]), device);
+    let mut total: Option<Tensor<1>> = None;
+    for range in [0..1, 1..rows] {
+        let part = |t: Tensor<2>| t.slice(range.clone());
+        let out = grpo_loss(
+            PolicyBatch {
+                log_probs: part(log_probs.clone()),
+                old_log_probs: part(matrix(&f["old_log_probs"], device)),
+                ref_log_probs: Some(part(matrix(&f["ref_log_probs"], device))),
+                advantages: advantages.clone().slice(range.clone()),
+                mask: part(mask.clone()),
+                mini_batch: Some(whole),
+            },
+            cfg,
+        );
+        total = Some(match total {
+            Some(t) => t + out.loss,
+            None => out.loss,
+        });
+    }
+    let total = total.unwrap();
+    let grads = total.clone().backward();
+    let grad = log_probs.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+    let want: Vec<Vec<f32>> = serde_json::from_value(case["grad_log_probs"].clone()).unwrap();
+    for (i, (g, w)) in grad.iter().zip(want.concat()).enumerate() {
+        assert!((g - w).abs() < 1e-5, "{name}, micro-batches: d loss / d log_probs[{i}] = {g}, want {w}");
+    }
+    close(&format!("{name} loss, micro-batches"), scalar(total), case["loss"].as_f64().unwrap());
 }

@@ -1,10 +1,12 @@
 //! Parity of the WGSL kernels (on the wgpu device: lavapipe in CI) with their generic burn versions
 //! on the CPU, where the product runs them, forward and backward, on random inputs of awkward
-//! sizes; plus checks of what each computes against references written out on the host.
+//! sizes; plus checks of what each computes against references written out on the host. At the
+//! end, the CPU kernel (`matmul_nt`) against burn's matmul on the CPU.
 
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use stepgrpo_core::pretrained::Pretrained;
 use stepgrpo_shaders::{self as shaders, AdvantageScale, SamplingParams, generic};
-use stepgrpo_tests::devices;
+use stepgrpo_tests::{devices, fixture};
 
 fn wgpu() -> Device {
     let (name, device) = devices().pop().expect("the wgpu device");
@@ -261,5 +263,93 @@ fn group_advantages_match_generic_and_the_definition() {
         let k = vec1(shaders::group_advantages(r.clone(), g.clone(), AdvantageScale::Group));
         let reference = vec1(generic::group_advantages(on_cpu(r), on_cpu_int(g), AdvantageScale::Group));
         assert_close(&format!("n = {n}"), &k, &reference, 1e-4);
+    }
+}
+
+/// Whether this CPU runs `matmul_nt`'s kernel (x86-64 with AVX2 and FMA). Elsewhere every product
+/// is burn's, and the parity below holds trivially.
+fn cpu_kernel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+fn vec2(t: Tensor<2>) -> Vec<f32> {
+    t.try_into_vec_as::<f32>().unwrap()
+}
+
+#[test]
+fn matmul_nt_matches_burn_on_the_cpu() {
+    let cpu = Device::flex();
+    let mut seed = 0;
+    // k = 1003 leaves a tail of 3 columns past the 8-wide chunks; n = 257 a block of one row;
+    // m = 17 two full groups of 8 rows and one of 1; m = 33 is past the kernel's limit.
+    for m in [1, 3, 8, 17, 32, 33] {
+        for k in [24, 512, 1000, 1003] {
+            for n in [1, 257, 5000] {
+                seed += 1;
+                cpu.seed(seed);
+                let x = Tensor::<2>::random([m, k], Distribution::Normal(0.0, 1.0), &cpu);
+                let w = Tensor::<2>::random([n, k], Distribution::Normal(0.0, 1.0), &cpu);
+                let what = format!("[{m}, {k}] x [{n}, {k}]^T");
+                assert_eq!(shaders::matmul_nt_is_streamed(&x, &w), cpu_kernel() && m <= 32, "{what}");
+                let got = shaders::matmul_nt(x.clone(), w.clone());
+                assert_eq!(got.dims(), [m, n], "{what}");
+                assert_close(&what, &vec2(got), &vec2(generic::matmul_nt(x, w)), 1e-4);
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_nt_reads_views_and_leaves_autodiff_to_burn() {
+    let cpu = Device::flex();
+    cpu.seed(11);
+    let (m, k, n) = (5, 96, 300);
+    let w = Tensor::<2>::random([n, k], Distribution::Normal(0.0, 1.0), &cpu);
+    // A non-contiguous x (copied: it is small) is streamed; so is the [out, in] buffer behind a
+    // burn `Linear` weight loaded from a checkpoint (a transposed view, transposed back).
+    let x = Tensor::<2>::random([k, m], Distribution::Normal(0.0, 1.0), &cpu).transpose();
+    let linear = Tensor::<2>::from_data(w.clone().into_data(), &cpu).transpose();
+    assert_eq!(shaders::matmul_nt_is_streamed(&x, &linear.clone().transpose()), cpu_kernel());
+    let want = vec2(generic::matmul_nt(x.clone(), w.clone()));
+    assert_close("x view", &vec2(shaders::matmul_nt(x.clone(), linear.clone().transpose())), &want, 1e-4);
+    // A strided w is left to burn (the kernel would have to copy it).
+    let strided = Tensor::<2>::random([k, n], Distribution::Normal(0.0, 1.0), &cpu).transpose();
+    assert!(!shaders::matmul_nt_is_streamed(&x, &strided));
+    let got = vec2(shaders::matmul_nt(x.clone(), strided.clone()));
+    assert_close("strided w", &got, &vec2(generic::matmul_nt(x.clone(), strided)), 1e-4);
+    // Autodiff must record the op: burn's, with the same gradients.
+    let run = |streamed_fn: bool| {
+        let (xa, wa) = (x.clone().autodiff().require_grad(), w.clone().autodiff().require_grad());
+        assert!(!shaders::matmul_nt_is_streamed(&xa, &wa));
+        let y = if streamed_fn {
+            shaders::matmul_nt(xa.clone(), wa.clone())
+        } else {
+            generic::matmul_nt(xa.clone(), wa.clone())
+        };
+        let grads = (y.clone() * y).sum().backward();
+        (vec2(xa.grad(&grads).unwrap()), vec2(wa.grad(&grads).unwrap()))
+    };
+    let ((gx, gw), (hx, hw)) = (run(true), run(false));
+    assert_close("grad x", &gx, &hx, 1e-5);
+    assert_close("grad w", &gw, &hw, 1e-5);
+}
+
+/// Decoding on the CPU streams the output projection, tied (the embedding) or not (the
+/// checkpoint's lm_head); `hf_parity` checks those logits and greedy ids against transformers.
+#[test]
+fn cpu_decoding_streams_the_output_projection() {
+    let cpu = Device::flex();
+    for (name, tied) in [("qwen3-tiny", true), ("llama-tiny-bf16", false)] {
+        let model = Pretrained::load(&fixture(&format!("hf/{name}")), &cpu).unwrap().model;
+        assert_eq!(model.lm_head.is_none(), tied, "{name}");
+        let w = match &model.lm_head {
+            Some(head) => head.weight.val().transpose(),
+            None => model.embed_tokens.weight.val(),
+        };
+        let h = Tensor::<2>::zeros([8, model.config.hidden_size], &cpu);
+        assert_eq!(shaders::matmul_nt_is_streamed(&h, &w), cpu_kernel(), "{name}");
     }
 }

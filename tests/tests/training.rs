@@ -50,6 +50,38 @@ fn sft_lowers_the_loss() {
 }
 
 #[test]
+fn rl_raises_the_reward_on_an_easy_task() {
+    // One-operation problems after a short warm start: most responses are still wrong or overthink
+    // past a 32-token budget without an answer, and GRPO's reward (accuracy + format) must rise
+    // within 40 steps (a wrong sign or misaligned advantages make it fall). Measured in four runs
+    // (the initial weights differ): 0.041-0.048 over the first ten steps, 0.099-0.100 the last ten.
+    let device = burn::tensor::Device::flex().autodiff();
+    let easy =
+        task::TaskConfig { levels: vec![task::Level { operands: 2, digits: 1 }], ..Default::default() };
+    let (problems, _) = ProblemSet::builtin(&easy, 1, 20);
+    let mut warm = SftConfig { max_steps: 60, batch_size: 16, ..SftConfig::default() };
+    warm.optim.learning_rate = 2e-3;
+    warm.optim.warmup_steps = 10;
+    let mut sft =
+        SftTrainer::new(init(&task::model_config(), &device), task::tokenizer(), problems.clone(), warm, 1)
+            .unwrap();
+    while !sft.is_done() {
+        pollster::block_on(sft.step()).unwrap();
+    }
+    let mut c = TrainConfig::builtin().rl;
+    c.max_steps = 40;
+    c.prompts_per_step = 4;
+    c.rollout.max_completion_length = 32;
+    c.optim.learning_rate = 1e-4;
+    c.optim.warmup_steps = 0;
+    let mut rl = RlTrainer::new(Method::Grpo, sft.model, task::tokenizer(), vec![0], problems, c, 1).unwrap();
+    let rewards: Vec<f64> = (0..40).map(|_| pollster::block_on(rl.step()).unwrap().metrics.reward).collect();
+    let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
+    let (first, last) = (mean(&rewards[..10]), mean(&rewards[30..]));
+    assert!(last > 1.4 * first, "reward {first:.3} -> {last:.3}: {rewards:?}");
+}
+
+#[test]
 fn resuming_from_a_checkpoint_continues_exactly() {
     let device = burn::tensor::Device::flex().autodiff();
     let dir = std::env::temp_dir().join(format!("stepgrpo-resume-{}", std::process::id()));

@@ -17,6 +17,18 @@ pub struct PolicyBatch {
     pub advantages: Tensor<1>,
     /// 1 on response tokens, 0 on padding.
     pub mask: Tensor<2>,
+    /// The whole mini-batch's size when this is one micro-batch of it; `None`: this is all of it.
+    pub mini_batch: Option<MiniBatchSize>,
+}
+
+/// Response tokens and responses of a whole mini-batch. Averages of a micro-batch divide by these,
+/// so the micro-batches' losses and metrics add up to the mini-batch's exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MiniBatchSize {
+    /// Response tokens (the mask's ones).
+    pub tokens: usize,
+    /// Responses.
+    pub responses: usize,
 }
 
 /// The loss and the metrics of spec section 7, as scalar tensors ([1]) to read back asynchronously.
@@ -37,24 +49,32 @@ pub struct GrpoLoss {
     pub clip_ratio_low: Tensor<1>,
 }
 
-fn masked_mean(x: Tensor<2>, mask: &Tensor<2>) -> Tensor<1> {
-    (x * mask.clone()).sum() / mask.clone().sum().clamp_min(1.0)
+/// Mean over response tokens; over the whole mini-batch's tokens when `whole` is given.
+fn masked_mean(x: Tensor<2>, mask: &Tensor<2>, whole: Option<MiniBatchSize>) -> Tensor<1> {
+    let sum = (x * mask.clone()).sum();
+    match whole {
+        Some(w) => sum / w.tokens.max(1) as f64,
+        None => sum / mask.clone().sum().clamp_min(1.0),
+    }
 }
 
 /// Averages per-token values the configured way: over all tokens, or per response then over responses.
-fn average(x: Tensor<2>, mask: &Tensor<2>, mode: LossType) -> Tensor<1> {
+fn average(x: Tensor<2>, mask: &Tensor<2>, mode: LossType, whole: Option<MiniBatchSize>) -> Tensor<1> {
     match mode {
-        LossType::Token => masked_mean(x, mask),
+        LossType::Token => masked_mean(x, mask, whole),
         LossType::Seq => {
             let per_seq = (x * mask.clone()).sum_dim(1) / mask.clone().sum_dim(1).clamp_min(1.0);
-            per_seq.mean()
+            match whole {
+                Some(w) => per_seq.sum() / w.responses.max(1) as f64,
+                None => per_seq.mean(),
+            }
         }
     }
 }
 
 /// Computes the GRPO loss of a mini-batch.
 pub fn grpo_loss(batch: PolicyBatch, config: &GrpoConfig) -> GrpoLoss {
-    let PolicyBatch { log_probs, old_log_probs, ref_log_probs, advantages, mask } = batch;
+    let PolicyBatch { log_probs, old_log_probs, ref_log_probs, advantages, mask, mini_batch } = batch;
     let adv = advantages.unsqueeze_dim::<2>(1);
     let token_log_ratio = (log_probs.clone() - old_log_probs).clamp(-20.0, 20.0);
     let log_ratio = match config.importance_sampling_level {
@@ -81,7 +101,7 @@ pub fn grpo_loss(batch: PolicyBatch, config: &GrpoConfig) -> GrpoLoss {
     let dual_hit = pg_max.clone().greater(pg_dual.clone()).bool_and(negative.clone());
     let pg_final = pg_max.mask_where(dual_hit.clone(), pg_dual);
 
-    let pg_loss = average(pg_final, &mask, config.loss_type);
+    let pg_loss = average(pg_final, &mask, config.loss_type, mini_batch);
     let kl_loss = match ref_log_probs {
         Some(ref_lp) if config.beta > 0.0 => {
             let kl = match config.kl_estimator {
@@ -91,16 +111,16 @@ pub fn grpo_loss(batch: PolicyBatch, config: &GrpoConfig) -> GrpoLoss {
                     (d.clone().exp() - d - 1.0).clamp(-10.0, 10.0)
                 }
             };
-            average(kl, &mask, config.loss_type)
+            average(kl, &mask, config.loss_type, mini_batch)
         }
         _ => pg_loss.zeros_like(),
     };
     GrpoLoss {
         loss: pg_loss.clone() + kl_loss.clone() * config.beta,
-        ppo_kl: masked_mean(token_log_ratio.neg().detach(), &mask),
-        entropy: average(log_probs.neg().detach(), &mask, config.loss_type),
-        clip_ratio_high: masked_mean(clipped_high.float(), &mask),
-        clip_ratio_low: masked_mean(dual_hit.float(), &mask),
+        ppo_kl: masked_mean(token_log_ratio.neg().detach(), &mask, mini_batch),
+        entropy: average(log_probs.neg().detach(), &mask, config.loss_type, mini_batch),
+        clip_ratio_high: masked_mean(clipped_high.float(), &mask, mini_batch),
+        clip_ratio_low: masked_mean(dual_hit.float(), &mask, mini_batch),
         pg_loss,
         kl_loss,
     }

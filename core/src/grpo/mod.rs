@@ -7,4 +7,4 @@ mod loss;
 
 pub use advantages::group_advantages;
 pub use config::{GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType, ScaleRewards};
-pub use loss::{GrpoLoss, PolicyBatch, grpo_loss};
+pub use loss::{GrpoLoss, MiniBatchSize, PolicyBatch, grpo_loss};

@@ -5,6 +5,7 @@ use burn::nn::{Linear, RmsNorm};
 use burn::tensor::{Tensor, activation::softmax};
 
 use super::cache::KvCache;
+use super::linear;
 use super::rope::apply_rope;
 
 /// Additive mask value: finite so fully masked (padding) queries stay NaN-free.
@@ -54,9 +55,9 @@ impl Attention {
         let [b, t, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, d]).swap_dims(1, 2);
-        let mut q = heads(self.q_proj.forward(x.clone()), h);
-        let mut k = heads(self.k_proj.forward(x.clone()), kvh);
-        let v = heads(self.v_proj.forward(x), kvh);
+        let mut q = heads(linear(&self.q_proj, x.clone()), h);
+        let mut k = heads(linear(&self.k_proj, x.clone()), kvh);
+        let v = heads(linear(&self.v_proj, x), kvh);
         if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
             q = qn.forward(q);
             k = kn.forward(k);
@@ -75,6 +76,6 @@ impl Attention {
         let scores = scores.reshape([b, kvh, group, t, tk]) + ctx.mask.clone().unsqueeze_dim::<5>(1);
         let probs = softmax(scores, 4).reshape([b, kvh, group * t, tk]);
         let out = probs.matmul(v).reshape([b, h, t, d]).swap_dims(1, 2).reshape([b, t, h * d]);
-        self.o_proj.forward(out)
+        linear(&self.o_proj, out)
     }
 }

@@ -3,10 +3,12 @@
 use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use stepgrpo_shaders::matmul_nt;
 
 use super::attention::{Attention, AttentionContext, MASKED};
 use super::cache::KvCache;
 use super::config::ModelConfig;
+use super::linear;
 use super::mlp::Mlp;
 use super::rope::Rope;
 
@@ -71,13 +73,16 @@ impl CausalLm {
         self.embed_tokens.weight.val().device()
     }
 
+    /// Logits from the final hidden states. The tied weight is the [vocab, hidden] embedding, the
+    /// layout `stepgrpo_shaders::matmul_nt` streams in place on the CPU when decoding (a few rows);
+    /// an untied head goes through [`linear`] like every other projection.
     fn head(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => head.forward(h),
+            Some(head) => linear(head, h),
             None => {
                 let [b, t, hidden] = h.dims();
                 let w = self.embed_tokens.weight.val();
-                h.reshape([b * t, hidden]).matmul(w.transpose()).reshape([b, t, self.config.vocab_size])
+                matmul_nt(h.reshape([b * t, hidden]), w).reshape([b, t, self.config.vocab_size])
             }
         }
     }

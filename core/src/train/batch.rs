@@ -68,13 +68,54 @@ impl TokenBatch {
     }
 }
 
-/// Log-probability of every target under `model` [B, T-1].
-pub fn token_log_probs(model: &CausalLm, batch: &TokenBatch) -> Tensor<2> {
-    selective_log_softmax(model.forward(batch.inputs.clone()), batch.targets.clone())
+/// Cuts rows of the given token lengths into micro-batches of similar lengths, so that padding
+/// each to its longest row costs little: rows sorted by length, at least `min_parts` parts of at
+/// most ceil(n / min_parts) rows, each also cut where rows x longest would pass `max_tokens`
+/// (0 = no cap; a single longer row still gets a part of its own). Returns row indices per part.
+pub fn length_buckets(lengths: &[usize], min_parts: usize, max_tokens: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    let rows_per_part = lengths.len().div_ceil(min_parts.max(1)).max(1);
+    let mut parts: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        let fits = parts.last().is_some_and(|p| {
+            p.len() < rows_per_part && (max_tokens == 0 || (p.len() + 1) * lengths[i] <= max_tokens)
+        });
+        match parts.last_mut() {
+            Some(p) if fits => p.push(i),
+            _ => parts.push(vec![i]),
+        }
+    }
+    parts
+}
+
+/// Log-probability of every target under `model` [B, T-1], with the logits divided by
+/// `temperature`: the policy that sampled at that temperature (TRL's convention; 1 = the model).
+pub fn token_log_probs(model: &CausalLm, batch: &TokenBatch, temperature: f64) -> Tensor<2> {
+    let logits = model.forward(batch.inputs.clone());
+    let logits = if temperature == 1.0 { logits } else { logits / temperature };
+    selective_log_softmax(logits, batch.targets.clone())
 }
 
 /// Mean negative log-likelihood of the trained tokens: the supervised loss.
 pub fn nll_loss(model: &CausalLm, batch: &TokenBatch) -> Tensor<1> {
-    let logp = token_log_probs(model, batch);
+    let logp = token_log_probs(model, batch, 1.0);
     -(logp * batch.mask.clone()).sum() / (batch.tokens.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::length_buckets;
+
+    #[test]
+    fn buckets_group_similar_lengths_within_the_caps() {
+        let lengths = [50, 10, 12, 48, 11, 100];
+        // No token cap: two parts of at most 3 rows, shortest first.
+        assert_eq!(length_buckets(&lengths, 2, 0), vec![vec![1, 4, 2], vec![3, 0, 5]]);
+        // A cap of 120 padded tokens: 3 x 12 fits, then 48 and 50 pair up, 100 stands alone.
+        assert_eq!(length_buckets(&lengths, 1, 120), vec![vec![1, 4, 2], vec![3, 0], vec![5]]);
+        // A row longer than the cap still gets a part.
+        assert_eq!(length_buckets(&[500], 1, 120), vec![vec![0]]);
+        assert!(length_buckets(&[], 1, 0).is_empty());
+    }
 }

@@ -34,7 +34,7 @@ pub struct Sample {
 pub struct EvalReport {
     /// Accuracy, tokens, steps, early exits.
     pub stats: RolloutStats,
-    /// The first few responses.
+    /// Every response, in problem order.
     pub samples: Vec<Sample>,
 }
 
@@ -91,7 +91,6 @@ pub async fn evaluate(
         .iter()
         .zip(&texts)
         .zip(&scores)
-        .take(8)
         .map(|((p, t), s)| Sample {
             prompt: p.prompt.clone(),
             response: t.clone(),

@@ -7,7 +7,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
-use super::batch::{Sequence, TokenBatch, token_log_probs};
+use super::batch::{Sequence, TokenBatch, length_buckets, token_log_probs};
 use super::checkpoint::Restored;
 use super::config::RlConfig;
 use super::method::Method;
@@ -16,7 +16,7 @@ use super::optim::Optimizer;
 use super::problems::ProblemSet;
 use crate::decode::read_rows;
 use crate::error::{Error, Result};
-use crate::grpo::{PolicyBatch, group_advantages, grpo_loss};
+use crate::grpo::{MiniBatchSize, PolicyBatch, group_advantages, grpo_loss};
 use crate::model::CausalLm;
 use crate::reward::{Reward, RewardBatch, RewardOutput};
 use crate::rng::Rng;
@@ -157,21 +157,35 @@ impl RlTrainer {
             c.grpo.scale_rewards,
         );
 
-        // The update, in micro-batches of whole groups.
+        // The update, in micro-batches of rows of similar length (see `length_buckets`); each
+        // averages over the whole batch's size, so their gradients add up to the batch's.
         let pad = self.eos.first().copied().unwrap_or(0);
         let g = c.rollout.num_generations;
-        let rows_per_micro = rollouts.len() / c.gradient_accumulation_steps;
+        let lengths: Vec<usize> = rollouts.iter().map(|r| prompts[r.prompt].len() + r.ids.len()).collect();
+        let whole = MiniBatchSize { tokens: rollouts.iter().map(|r| r.ids.len()).sum(), responses: n };
+        // Log-probs of the policy that sampled: the rollout's tempered distribution (greedy
+        // rollouts, temperature 0, have none; they are scored untempered).
+        let temperature = match c.rollout.sampling.temperature {
+            t if t > 0.0 => t as f64,
+            _ => 1.0,
+        };
         let mut accumulator = GradientsAccumulator::new();
         let mut parts: Vec<Tensor<1>> = Vec::new();
-        for (m, micro) in rollouts.chunks(rows_per_micro).enumerate() {
-            let first = m * rows_per_micro;
-            let sequences: Vec<Sequence> = micro
+        for rows in length_buckets(&lengths, c.gradient_accumulation_steps, c.micro_batch_tokens) {
+            let sequences: Vec<Sequence> = rows
                 .iter()
-                .map(|r| Sequence { prompt: &prompts[r.prompt], completion: &r.ids, trained: None })
+                .map(|&i| Sequence {
+                    prompt: &prompts[rollouts[i].prompt],
+                    completion: &rollouts[i].ids,
+                    trained: None,
+                })
                 .collect();
             let tokens = TokenBatch::new(&sequences, pad, &device);
-            let log_probs = token_log_probs(&self.model, &tokens);
-            let ref_log_probs = self.reference.as_ref().map(|r| token_log_probs(r, &tokens.inner()));
+            let log_probs = token_log_probs(&self.model, &tokens, temperature);
+            let ref_log_probs =
+                self.reference.as_ref().map(|r| token_log_probs(r, &tokens.inner(), temperature));
+            let index = rows.iter().map(|&i| i as i64).collect::<Vec<_>>();
+            let index = Tensor::from_data(TensorData::new(index, [rows.len()]), &device);
             let loss = grpo_loss(
                 PolicyBatch {
                     // One update per batch: the sampling policy is the current one, so the old
@@ -179,13 +193,14 @@ impl RlTrainer {
                     old_log_probs: log_probs.clone().detach(),
                     log_probs,
                     ref_log_probs: ref_log_probs.map(Tensor::from_inner),
-                    advantages: advantages.clone().slice(first..first + micro.len()),
+                    advantages: advantages.clone().select(0, index),
                     mask: tokens.mask.clone(),
+                    mini_batch: Some(whole),
                 },
                 &c.grpo,
             );
-            let scaled = loss.loss.clone() / c.gradient_accumulation_steps as f64;
-            accumulator.accumulate(&self.model, GradientsParams::from_grads(scaled.backward(), &self.model));
+            accumulator
+                .accumulate(&self.model, GradientsParams::from_grads(loss.loss.backward(), &self.model));
             parts.extend(
                 [loss.loss, loss.kl_loss, loss.clip_ratio_low, loss.clip_ratio_high, loss.entropy]
                     .map(|t| t.inner()),
@@ -202,7 +217,8 @@ impl RlTrainer {
         parts.push(advantages.slice(0..g.min(n)));
         let read = read_rows(Tensor::cat(parts, 0).unsqueeze()).await?;
         let (grad_norm, shown_advantages) = (read[5 * micro] as f64, &read[5 * micro + 1..]);
-        let mean_of = |k: usize| read[..5 * micro].chunks(5).map(|c| c[k] as f64).sum::<f64>() / micro as f64;
+        // Each micro-batch's terms are its share of the batch's averages.
+        let mean_of = |k: usize| read[..5 * micro].chunks(5).map(|c| c[k] as f64).sum::<f64>();
         let stats = RolloutStats::new(&rollouts, &scores);
         let groups: Vec<Vec<usize>> = (0..prompts.len()).map(|p| (p * g..(p + 1) * g).collect()).collect();
         let (reward_std, frac_reward_zero_std) = group_spread(&rewards, &groups);
