@@ -18,9 +18,10 @@ pub struct Args {
     /// Problems as JSONL; default: the built-in task's held-out set.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Problems to evaluate at most.
-    #[arg(long, default_value_t = 500)]
-    problems: usize,
+    /// Problems to evaluate at most (default: all of `--data`, or the built-in run's held-out set,
+    /// 5000 problems).
+    #[arg(long)]
+    problems: Option<usize>,
     /// Seed of the built-in held-out set (the training run's seed) and of sampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -50,8 +51,12 @@ pub fn run(args: Args) -> Result<()> {
     let builtin = args.data.is_none();
     let mut config = if builtin { TrainConfig::builtin() } else { TrainConfig::default() };
     let problems = match &args.data {
-        Some(path) => load_jsonl(path, &tokenizer)?.into_iter().take(args.problems).collect(),
-        None => ProblemSet::builtin(&config.task, args.seed, args.problems).1,
+        Some(path) => {
+            load_jsonl(path, &tokenizer)?.into_iter().take(args.problems.unwrap_or(usize::MAX)).collect()
+        }
+        None => {
+            ProblemSet::builtin(&config.task, args.seed, args.problems.unwrap_or(config.eval.num_problems)).1
+        }
     };
     config.eval.temperature = args.temperature;
     config.eval.top_p = args.top_p;

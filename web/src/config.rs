@@ -103,8 +103,8 @@ impl WebConfig {
         c.rl.max_steps = self.rl_steps;
         c.rl.prompts_per_step = self.prompts_per_step;
         c.rl.optim.learning_rate = self.learning_rate;
-        // Likewise the CLI's RL warm-up, 10 of 150 steps.
-        c.rl.optim.warmup_steps = self.rl_steps / 15;
+        // Likewise the CLI's RL warm-up, 10 of 120 steps.
+        c.rl.optim.warmup_steps = self.rl_steps / 12;
         c.rl.rollout.num_generations = self.num_generations;
         c.rl.rollout.max_completion_length = self.max_completion_length;
         c.eval.max_completion_length = self.max_completion_length;

@@ -111,7 +111,8 @@ pub struct SftConfig {
     pub max_steps: usize,
     /// Examples per step. Default 32.
     pub batch_size: usize,
-    /// Default: lr 1e-3, 100 warm-up steps, cosine decay.
+    /// Default: lr 3e-3, 100 warm-up steps, cosine decay (on the built-in task, 600 steps reached
+    /// 81.5-83.5 % held-out accuracy at 3e-3 in two runs, 81.0 % at 2e-3, 59.1 % at 1e-3).
     pub optim: OptimConfig,
 }
 
@@ -121,7 +122,7 @@ impl Default for SftConfig {
             max_steps: 600,
             batch_size: 32,
             optim: OptimConfig {
-                learning_rate: 1e-3,
+                learning_rate: 3e-3,
                 warmup_steps: 100,
                 lr_scheduler_type: Schedule::Cosine,
                 ..OptimConfig::default()
@@ -313,15 +314,19 @@ impl TrainConfig {
     /// confidence skips, so the confidence is that of the answer itself. Responses are short.
     pub fn builtin() -> TrainConfig {
         let mut c = TrainConfig::default();
-        // Measured on this task (README): RL updates are noisy at this size, and at 5e-5 they
-        // cost arithmetic accuracy; 150 steps at 3e-5 after a short warm-up internalise stopping.
-        c.rl.max_steps = 150;
+        // Measured on this task (README): RL updates are noisy at this size, and from a weaker warm
+        // start 4e-5 and 5e-5 cost accuracy; 3e-5 after a short warm-up. 120 steps keep the run,
+        // with its 5000-problem evaluations, under 15 minutes on two cores.
+        c.rl.max_steps = 120;
         c.rl.optim.learning_rate = 3e-5;
         c.rl.optim.warmup_steps = 10;
         // The tiny model's small operations keep about one core busy: train two methods at once.
         c.jobs = 2;
         c.rl.rollout.max_completion_length = 128;
         c.eval.max_completion_length = 128;
+        // The paper's criterion is within 1 point of SFT: at 500 problems one run's accuracy has a
+        // standard error of 2 points, at 5000 of 0.65 (about 25 s of decoding on two cores).
+        c.eval.num_problems = 5000;
         if let Some(t) = &mut c.rl.rollout.truncation {
             t.inducer = "</think>\n\n".into();
             t.probe_stop = "}".into();

@@ -14,7 +14,7 @@ mod problems;
 mod rl;
 mod sft;
 
-pub use batch::{Sequence, TokenBatch, nll_loss, token_log_probs};
+pub use batch::{Sequence, TokenBatch, gradient_shards, nll_gradients, token_log_probs};
 pub use config::{EvalConfig, OptimConfig, RlConfig, Schedule, SftConfig, TrainConfig};
 pub use eval::{EvalReport, Sample, evaluate};
 pub use method::{Method, RewardConfig};

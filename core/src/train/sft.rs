@@ -1,11 +1,10 @@
 //! The supervised warm start: the model learns the task's overthinking traces (and, on a share of
 //! examples, to answer when cut short), so RL starts from a model that overthinks.
 
-use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::batch::{Sequence, TokenBatch, nll_loss};
+use super::batch::{Sequence, gradient_shards, nll_gradients};
 use super::checkpoint::Restored;
 use super::config::SftConfig;
 use super::optim::Optimizer;
@@ -91,14 +90,13 @@ impl SftTrainer {
             .map(|e| Sequence { prompt: &e.prompt, completion: &e.completion, trained: Some(&e.trained) })
             .collect();
         let pad = self.tokenizer.eos_token_ids().first().copied().unwrap_or(0);
-        let batch = TokenBatch::new(&sequences, pad, &self.model.device());
-        let loss = nll_loss(&self.model, &batch);
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let shards = gradient_shards(&self.model.device(), sequences.len());
+        let (loss, grads) = nll_gradients(&self.model, &sequences, pad, shards);
         let learning_rate = self.optim.lr(self.step);
         let (model, norm) = self.optim.step(self.step, self.model.clone(), grads);
         self.model = model;
         self.step += 1;
-        let read = read_rows(Tensor::cat(vec![loss.inner(), norm], 0).unsqueeze()).await?;
+        let read = read_rows(Tensor::cat(vec![loss, norm], 0).unsqueeze()).await?;
         Ok(SftMetrics { step: self.step, loss: read[0] as f64, grad_norm: read[1] as f64, learning_rate })
     }
 }
