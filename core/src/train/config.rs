@@ -325,7 +325,7 @@ impl TrainConfig {
         c.rl.rollout.max_completion_length = 128;
         c.eval.max_completion_length = 128;
         // The paper's criterion is within 1 point of SFT: at 500 problems one run's accuracy has a
-        // standard error of 2 points, at 5000 of 0.65 (about 25 s of decoding on two cores).
+        // standard error of 2 points, at 5000 of 0.65 (about 20 s of decoding on two cores).
         c.eval.num_problems = 5000;
         if let Some(t) = &mut c.rl.rollout.truncation {
             t.inducer = "</think>\n\n".into();
