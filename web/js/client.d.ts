@@ -28,7 +28,7 @@ export interface TrainerConfig {
   rlSteps?: number;
   /** RL learning rate. Default 5e-5. */
   learningRate?: number;
-  /** Probe confidence at which a truncating method stops thinking. Default 0.95. */
+  /** Probe confidence at which a truncating method stops thinking. Default 0.999. */
   delta?: number;
   /** Response tokens at most. Default 128. */
   maxCompletionLength?: number;

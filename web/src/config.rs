@@ -39,7 +39,7 @@ pub struct WebConfig {
     pub rl_steps: usize,
     /// RL learning rate (constant). Default 5e-5.
     pub learning_rate: f64,
-    /// Probe confidence at which a truncating method stops thinking. Default 0.95.
+    /// Probe confidence at which a truncating method stops thinking. Default 0.999 (the CLI's).
     pub delta: f64,
     /// Response tokens at most. Default 128.
     pub max_completion_length: usize,
@@ -62,7 +62,7 @@ impl Default for WebConfig {
             sft_learning_rate: 2e-3,
             rl_steps: 20,
             learning_rate: 5e-5,
-            delta: 0.95,
+            delta: 0.999,
             max_completion_length: 128,
             eval_problems: 64,
             seed: 0,
