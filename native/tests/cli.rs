@@ -159,7 +159,15 @@ fn train_quick_writes_results_and_resumes() {
     assert!(std::fs::read_to_string(dir.join("plot.svg")).unwrap().contains("<polyline"));
     let metrics = std::fs::read_to_string(dir.join("step_grpo/metrics.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
-    for key in ["reward", "reward_std", "completions/mean_length", "steps/mean", "early_exit/rate", "kl"] {
+    for key in [
+        "reward",
+        "reward_std",
+        "completions/mean_length",
+        "steps/mean",
+        "early_exit/rate",
+        "early_exit/accuracy",
+        "kl",
+    ] {
         assert!(first.get(key).is_some(), "{key} missing from {first}");
     }
     assert!(dir.join("step_grpo/checkpoint-1/optimizer.bpk").exists());

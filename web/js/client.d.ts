@@ -83,6 +83,8 @@ export interface RlMetrics {
   'early_exit/rate': number;
   'early_exit/mean_probes': number;
   'early_exit/mean_confidence': number;
+  /** Share of correct answers among the responses a probe ended (the probe's precision); null when none. */
+  'early_exit/accuracy': number | null;
   accuracy: number;
   tokens_per_correct: number | null;
   loss: number;

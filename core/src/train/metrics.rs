@@ -47,6 +47,10 @@ pub struct RlMetrics {
     /// Mean confidence over every probe (0 when none ran).
     #[serde(rename = "early_exit/mean_confidence")]
     pub mean_confidence: f64,
+    /// Share of correct answers among the responses a probe ended: the probe's precision, to set
+    /// against `accuracy` (near it, the probe is sure of wrong answers too); none when no probe ended one.
+    #[serde(rename = "early_exit/accuracy")]
+    pub early_exit_accuracy: Option<f64>,
     /// Share of correct responses.
     pub accuracy: f64,
     /// Response tokens per correct response (all tokens / correct count); none without a correct one.
@@ -82,6 +86,8 @@ pub struct RolloutStats {
     pub mean_probes: f64,
     /// Mean probe confidence.
     pub mean_confidence: f64,
+    /// Share of correct answers among the responses a probe ended; none when no probe ended one.
+    pub early_exit_accuracy: Option<f64>,
     /// Share of responses that hit the length limit.
     pub clipped_ratio: f64,
 }
@@ -93,19 +99,27 @@ impl RolloutStats {
         let tokens: usize = rollouts.iter().map(|r| r.ids.len()).sum();
         let correct = scores.iter().filter(|s| s.accuracy > 0.0).count();
         let probes: Vec<f64> = rollouts.iter().flat_map(|r| r.probes.iter().map(|p| p.confidence)).collect();
+        let exited: Vec<bool> = rollouts
+            .iter()
+            .zip(scores)
+            .filter(|(r, _)| r.exit == ExitType::EarlyExit)
+            .map(|(_, s)| s.accuracy > 0.0)
+            .collect();
         RolloutStats {
             responses: rollouts.len(),
             accuracy: correct as f64 / n,
             mean_tokens: tokens as f64 / n,
             mean_steps: scores.iter().map(|s| s.steps as f64).sum::<f64>() / n,
             tokens_per_correct: (correct > 0).then(|| tokens as f64 / correct as f64),
-            early_exit_rate: rollouts.iter().filter(|r| r.exit == ExitType::EarlyExit).count() as f64 / n,
+            early_exit_rate: exited.len() as f64 / n,
             mean_probes: probes.len() as f64 / n,
             mean_confidence: if probes.is_empty() {
                 0.0
             } else {
                 probes.iter().sum::<f64>() / probes.len() as f64
             },
+            early_exit_accuracy: (!exited.is_empty())
+                .then(|| exited.iter().filter(|&&c| c).count() as f64 / exited.len() as f64),
             clipped_ratio: rollouts.iter().filter(|r| r.clipped).count() as f64 / n,
         }
     }
@@ -126,4 +140,35 @@ pub fn group_spread(rewards: &[f64], groups: &[Vec<usize>]) -> (f64, f64) {
         zero += usize::from(var < 1e-12);
     }
     (std_sum / groups.len() as f64, zero as f64 / groups.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollout(exit: ExitType, tokens: usize) -> Rollout {
+        Rollout { prompt: 0, ids: vec![1; tokens], exit, probes: Vec::new(), clipped: false }
+    }
+
+    fn score(correct: bool) -> RewardOutput {
+        let acc = if correct { 1.0 } else { 0.0 };
+        RewardOutput { overall: acc, accuracy: acc, format: 1.0, steps: 1, step_mean: None }
+    }
+
+    #[test]
+    fn early_exit_accuracy_counts_only_the_responses_a_probe_ended() {
+        let rollouts = [
+            rollout(ExitType::EarlyExit, 4),
+            rollout(ExitType::EarlyExit, 4),
+            rollout(ExitType::Natural, 8),
+            rollout(ExitType::Natural, 8),
+        ];
+        let stats = RolloutStats::new(&rollouts, &[score(true), score(false), score(true), score(true)]);
+        assert_eq!(stats.early_exit_rate, 0.5);
+        assert_eq!(stats.early_exit_accuracy, Some(0.5));
+        assert_eq!(stats.accuracy, 0.75);
+        assert_eq!(stats.tokens_per_correct, Some(8.0));
+        let none = RolloutStats::new(&rollouts[2..], &[score(true), score(false)]);
+        assert_eq!(none.early_exit_accuracy, None, "no probe ended a response");
+    }
 }

@@ -238,6 +238,7 @@ impl RlTrainer {
             early_exit_rate: stats.early_exit_rate,
             mean_probes: stats.mean_probes,
             mean_confidence: stats.mean_confidence,
+            early_exit_accuracy: stats.early_exit_accuracy,
             accuracy: stats.accuracy,
             tokens_per_correct: stats.tokens_per_correct,
             loss: mean_of(0),
