@@ -32,6 +32,17 @@ struct Line {
 /// MATH's `\boxed{}` solutions are parsed) and renders each with the paper's prompt template inside
 /// the tokenizer's chat template, thinking on. Errors name the file and line.
 pub fn load_jsonl(path: &Path, tokenizer: &Tokenizer) -> Result<Vec<Problem>> {
+    read_problems(path, |question| chat_prompt(tokenizer, question))
+}
+
+/// Reads problems of the built-in task (`{"problem": "37+8-6", "answer": 39}`) in the task's own
+/// prompt format. Errors name the file and line.
+pub fn load_task_jsonl(path: &Path) -> Result<Vec<Problem>> {
+    read_problems(path, |question| Ok(crate::task::Chain::parse(question)?.prompt()))
+}
+
+/// Problem lines of `path`, each question turned into its prompt by `prompt`.
+fn read_problems(path: &Path, prompt: impl Fn(&str) -> Result<String>) -> Result<Vec<Problem>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut problems = Vec::new();
     for (i, raw) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -54,7 +65,8 @@ pub fn load_jsonl(path: &Path, tokenizer: &Tokenizer) -> Result<Vec<Problem>> {
         if answer.is_empty() {
             return Err(at("the answer is empty".into()));
         }
-        problems.push(Problem { prompt: chat_prompt(tokenizer, &question)?, answer });
+        let prompt = prompt(&question).map_err(|e| at(e.to_string()))?;
+        problems.push(Problem { prompt, answer });
     }
     if problems.is_empty() {
         return Err(Error::invalid(path.display().to_string(), "contains no problems"));

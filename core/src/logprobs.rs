@@ -2,12 +2,50 @@
 
 use burn::tensor::{Int, Tensor};
 
-/// `log softmax(logits)[.., ids]`: logits [batch, time, vocab], ids [batch, time] -> [batch, time].
-/// On wgpu a kernel computes it without materialising the [batch, time, vocab] log-softmax (the
-/// largest memory cost of the GRPO loss at real vocabularies); elsewhere plain burn ops do.
-pub fn selective_log_softmax(logits: Tensor<3>, ids: Tensor<2, Int>) -> Tensor<2> {
-    let [b, t, v] = logits.dims();
-    stepgrpo_shaders::selective_log_softmax(logits.reshape([b * t, v]), ids.reshape([b * t]))
-        .log_probs
-        .reshape([b, t])
+use crate::model::CausalLm;
+
+/// Logits one tensor may hold (positions of a training chunk, rows of a decoding step): 2^24 f32
+/// (64 MiB), under WebGPU's default limit on a storage buffer (128 MiB). At Qwen3's 151,936-token
+/// vocabulary that is 110 positions.
+pub const LOGITS_PER_CHUNK: usize = 1 << 24;
+
+/// Log-probs of chosen ids and the entropy of each position's distribution, [batch, time] each.
+pub struct TokenLogProbs {
+    /// `log softmax(logits)[.., ids]`; differentiable.
+    pub log_probs: Tensor<2>,
+    /// `-sum p log p` at each position; a metric, carries no gradient.
+    pub entropy: Tensor<2>,
+}
+
+/// The log-prob of `targets` [batch, time] under `model` fed `inputs` [batch, time], and the
+/// entropy at each position, with the logits divided by `temperature`. The logits are made a chunk
+/// of positions at a time from the hidden states, so no tensor is larger than
+/// [`LOGITS_PER_CHUNK`] elements whatever the batch; on wgpu a kernel computes the log-prob and
+/// entropy of a chunk in one pass without materialising its log-softmax. Gradients flow into the
+/// model.
+pub fn token_log_probs(
+    model: &CausalLm,
+    inputs: Tensor<2, Int>,
+    targets: Tensor<2, Int>,
+    temperature: f64,
+) -> TokenLogProbs {
+    let [b, t] = inputs.dims();
+    let hidden = model.hidden(inputs);
+    let [_, _, d] = hidden.dims();
+    let hidden = hidden.reshape([b * t, d]);
+    let targets = targets.reshape([b * t]);
+    let rows = (LOGITS_PER_CHUNK / model.config.vocab_size.max(1)).max(1);
+    let (mut log_probs, mut entropy) = (Vec::new(), Vec::new());
+    for start in (0..b * t).step_by(rows) {
+        let n = rows.min(b * t - start);
+        let logits = model.head(hidden.clone().narrow(0, start, n).unsqueeze::<3>()).squeeze_dim::<2>(0);
+        let logits = if temperature == 1.0 { logits } else { logits / temperature };
+        let out = stepgrpo_shaders::selective_log_softmax(logits, targets.clone().narrow(0, start, n));
+        log_probs.push(out.log_probs);
+        entropy.push(out.entropy);
+    }
+    TokenLogProbs {
+        log_probs: Tensor::cat(log_probs, 0).reshape([b, t]),
+        entropy: Tensor::cat(entropy, 0).reshape([b, t]),
+    }
 }

@@ -263,6 +263,20 @@ pub fn step_first_tokens(steps: &[Step], offsets: &[(usize, usize)]) -> Vec<Opti
     first
 }
 
+/// The token index where each step starts, given each token's byte range: a step's first token
+/// under the rule of [`token_steps`], step 0 at 0, and an empty step where the next one starts
+/// (`tokens` for a step after every token).
+pub fn step_starts(steps: &[Step], offsets: &[(usize, usize)]) -> Vec<usize> {
+    let mut starts = vec![offsets.len(); steps.len().max(1)];
+    let mut next = offsets.len();
+    for (start, first) in starts.iter_mut().zip(step_first_tokens(steps, offsets)).rev() {
+        next = first.unwrap_or(next);
+        *start = next;
+    }
+    starts[0] = 0;
+    starts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,8 +327,11 @@ mod tests {
         let offs = [(0, 2), (2, 7), (7, 8), (8, 11), (11, 11)];
         assert_eq!(token_steps(&steps, &offs), vec![0, 1, 1, 1, 1]);
         assert_eq!(step_first_tokens(&steps, &offs), vec![Some(0), Some(1)]);
+        assert_eq!(step_starts(&steps, &offs), vec![0, 1]);
         let steps = Triggers::default().steps("Wait x");
         assert_eq!(step_first_tokens(&steps, &[(0, 4), (4, 6)]), vec![None, Some(0)]);
+        assert_eq!(step_starts(&steps, &[(0, 4), (4, 6)]), vec![0, 0], "an empty step 0");
+        assert_eq!(step_starts(&Triggers::default().steps(""), &[]), vec![0]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
 use stepgrpo_core::decode::{GenerateConfig, SamplingConfig, generate};
-use stepgrpo_core::logprobs::selective_log_softmax;
+use stepgrpo_core::logprobs::token_log_probs;
 use stepgrpo_core::model::{self, CausalLm};
 use stepgrpo_core::pretrained::Pretrained;
 use stepgrpo_core::rng::Rng;
@@ -137,7 +137,7 @@ fn train_step(model: CausalLm, ids: &[Vec<u32>], device: &Device) -> anyhow::Res
     let all = Tensor::<2, Int>::from_data(TensorData::new(flat, [b, t]), device);
     let inputs = all.clone().narrow(1, 0, t - 1);
     let targets = all.narrow(1, 1, t - 1);
-    let loss = selective_log_softmax(model.forward(inputs), targets).mean().neg();
+    let loss = token_log_probs(&model, inputs, targets, 1.0).log_probs.mean().neg();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     // PyTorch's AdamW defaults (burn's differ: eps 1e-5, weight decay 1e-4).
     let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();

@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use stepgrpo_core::data::load_jsonl;
+use stepgrpo_core::data::{load_jsonl, load_task_jsonl};
 use stepgrpo_core::pretrained::Pretrained;
-use stepgrpo_core::train::{ProblemSet, TrainConfig, evaluate};
+use stepgrpo_core::task;
+use stepgrpo_core::train::{ProblemSet, TrainConfig, evaluate, seeds};
 
 use crate::DeviceArgs;
 
@@ -15,7 +16,8 @@ pub struct Args {
     /// Model directory (a `final/` or `checkpoint-N/` of a run, or any HF model directory).
     #[arg(long)]
     model: PathBuf,
-    /// Problems as JSONL; default: the built-in task's held-out set.
+    /// Problems as JSONL (in the paper's prompt and the model's chat template; problems of the
+    /// built-in task for a model without one); default: the built-in task's held-out set.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Problems to evaluate at most (default: all of `--data`, or the built-in run's held-out set,
@@ -31,7 +33,7 @@ pub struct Args {
     /// Nucleus sampling mass.
     #[arg(long, default_value_t = 0.9)]
     top_p: f32,
-    /// Response tokens at most (default: 128 for the built-in task, else 512).
+    /// Response tokens at most (default: 128 for the built-in task, else 16,384).
     #[arg(long)]
     max_tokens: Option<usize>,
     /// Run the probe loop while answering (DEER) with this confidence threshold.
@@ -49,10 +51,14 @@ pub fn run(args: Args) -> Result<()> {
     let p = Pretrained::load(&args.model, &selected.device)?;
     let tokenizer = p.tokenizer.with_context(|| format!("{}: no tokenizer.json", args.model.display()))?;
     let builtin = args.data.is_none();
-    let mut config = if builtin { TrainConfig::builtin() } else { TrainConfig::default() };
+    let mut config = if builtin { task::recipe() } else { TrainConfig::default() };
     let problems = match &args.data {
         Some(path) => {
-            load_jsonl(path, &tokenizer)?.into_iter().take(args.problems.unwrap_or(usize::MAX)).collect()
+            let all = match tokenizer.chat_template() {
+                Some(_) => load_jsonl(path, &tokenizer)?,
+                None => load_task_jsonl(path)?,
+            };
+            all.into_iter().take(args.problems.unwrap_or(usize::MAX)).collect()
         }
         None => {
             ProblemSet::builtin(&config.task, args.seed, args.problems.unwrap_or(config.eval.num_problems)).1
@@ -70,7 +76,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     config.validate()?;
-    let rollout = config.eval.rollout(&config.rl.rollout, args.seed ^ 0xe7a1);
+    let rollout = config.eval.rollout(&config.rl.rollout, args.seed ^ seeds::EVAL_SAMPLING);
     let report = pollster::block_on(evaluate(&p.model, &tokenizer, &p.eos_token_ids, &problems, &rollout))?;
     if args.verbose {
         for s in &report.samples {

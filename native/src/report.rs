@@ -77,10 +77,11 @@ pub fn finish(out: &Path, config: &TrainConfig, rows: &mut [Row], wall_seconds: 
         r.tokens_relative = r.mean_tokens / base_tokens;
         (r.accuracy_vs_start, r.accuracy_vs_start_se) = paired_difference(&r.correct, &base_correct);
     }
-    println!("\n{}", table(rows, config.eval.num_problems));
+    let problems = base_correct.len();
+    println!("\n{}", table(rows, problems));
     let results = serde_json::json!({
         "seed": config.seed,
-        "eval_problems": config.eval.num_problems,
+        "eval_problems": problems,
         "eval": { "temperature": config.eval.temperature, "top_p": config.eval.top_p, "probes": config.eval.deer },
         "wall_seconds": wall_seconds,
         "methods": rows,

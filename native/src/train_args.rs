@@ -1,16 +1,29 @@
-//! The options of `stepgrpo train`, and the configuration they make: built-in defaults, a TOML file
-//! over them, `--quick`, then flags.
+//! The options of `stepgrpo train`, and the configuration they make: one base (the paper's release
+//! setting when a model directory is given, by flag or file; else the built-in task's recipe), a
+//! TOML file over it, `--quick`, then flags.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use stepgrpo_core::task;
 use stepgrpo_core::train::{Method, TrainConfig};
 
 use crate::DeviceArgs;
 
+/// Which defaults apply, shown by `stepgrpo train --help`.
+const DEFAULTS: &str = "Defaults. With --model (or `model` in the --config file): the paper's release \
+setting for Hugging Face models: probes at every `Wait` with threshold 0.95 (strict), at most 10 probes of \
+up to 20 greedy tokens after `\\n**Final Answer**\\n\\boxed` stopping at `</think>`, a thinking budget of \
+0.9 of the completion length; generations of 512 prompts x 5 responses of up to 16,384 tokens, trained in 4 \
+steps of 128 prompts (400 steps), lr 1e-6, KL 0.01 (k3), alpha 0.9 / beta 0.5; evaluation at temperature \
+0.6, top-p 0.9, on 500 problems split off --train-data unless --eval-data is given. Without a model: the \
+built-in task's recipe (SFT, then Step-GRPO, GRPO and GRPO + length penalty on a tiny Qwen3; see the \
+README). The run directory's config.toml shows every value used.";
+
 #[derive(clap::Args, Debug)]
+#[command(after_help = DEFAULTS)]
 pub struct Args {
-    /// TOML file with any of the configuration's sections; flags below override it.
+    /// TOML file with any of the configuration's sections, over the defaults above; flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Run directory (checkpoints, metrics, plot, results.json).
@@ -25,7 +38,8 @@ pub struct Args {
     /// Training problems (JSONL) for --model.
     #[arg(long)]
     train_data: Option<PathBuf>,
-    /// Held-out problems (JSONL).
+    /// Held-out problems (JSONL), never trained on; default: --eval-problems problems split off
+    /// --train-data (seeded), or drawn from the built-in task.
     #[arg(long)]
     eval_data: Option<PathBuf>,
     /// Comma-separated methods: step_grpo, grpo, grpo_length_penalty, step_grpo_no_step_reward,
@@ -47,10 +61,10 @@ pub struct Args {
     /// Probe confidence threshold of the truncated rollout.
     #[arg(long)]
     delta: Option<f64>,
-    /// Held-out problems to evaluate on.
+    /// Held-out problems to evaluate on (drawn, or split off --train-data).
     #[arg(long)]
     eval_problems: Option<usize>,
-    /// A smoke run of a minute or two: few steps of everything (for tests).
+    /// A smoke run: few steps of everything, small batches, 16 held-out problems (for tests).
     #[arg(long)]
     quick: bool,
     /// Continue from the newest checkpoints in the run directory.
@@ -61,15 +75,20 @@ pub struct Args {
 }
 
 impl Args {
-    /// The configuration: built-in defaults, then the file, then `--quick`, then flags.
+    /// The configuration: the base, then the file, then `--quick`, then flags.
     pub fn config(&self) -> Result<TrainConfig> {
-        let mut c = match &self.config {
-            Some(path) => load_toml(path)?,
-            None => TrainConfig::builtin(),
+        let file = self.config.as_deref().map(read_toml).transpose()?;
+        let model = self.model.is_some() || file.as_ref().is_some_and(|(_, t)| t.contains_key("model"));
+        let base = if model { TrainConfig::default() } else { task::recipe() };
+        let mut c = match file {
+            Some((path, over)) => over_base(&base, over, &path)?,
+            None => base,
         };
         if self.quick {
-            c.sft.max_steps = 40;
-            c.sft.batch_size = 16;
+            if !model {
+                c.sft.max_steps = 40;
+                c.sft.batch_size = 16;
+            }
             c.rl.max_steps = 2;
             c.rl.prompts_per_step = 4;
             c.rl.rollout.num_generations = 4;
@@ -102,14 +121,16 @@ impl Args {
     }
 }
 
-/// Reads a TOML configuration over the defaults: the built-in task's, or the general ones when the
-/// file names a `model` directory.
-fn load_toml(path: &Path) -> Result<TrainConfig> {
+/// Reads a TOML file.
+fn read_toml(path: &Path) -> Result<(PathBuf, toml::Table)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let over: toml::Table =
-        toml::from_str(&text).with_context(|| format!("{}: invalid TOML", path.display()))?;
-    let base = if over.contains_key("model") { TrainConfig::default() } else { TrainConfig::builtin() };
-    let mut merged = toml::Table::try_from(&base)?;
+    let table = toml::from_str(&text).with_context(|| format!("{}: invalid TOML", path.display()))?;
+    Ok((path.into(), table))
+}
+
+/// `base` with the values of `over` (read from `path`) in place of its own.
+fn over_base(base: &TrainConfig, over: toml::Table, path: &Path) -> Result<TrainConfig> {
+    let mut merged = toml::Table::try_from(base)?;
     merge(&mut merged, over);
     toml::Value::Table(merged)
         .try_into()

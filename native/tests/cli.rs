@@ -203,3 +203,146 @@ fn train_rejects_bad_options_before_any_work() {
     assert!(err.contains("bad.toml") && err.contains("max_stepz"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A random Qwen3 with the real Qwen3 tokenizer: 151,936 embedding rows for the tokenizer's 151,669
+/// ids, as every Qwen2/2.5/3 checkpoint has.
+fn random_qwen3(dir: &std::path::Path) {
+    use stepgrpo_core::model::{self, ModelConfig};
+    let mut raw: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/hf/qwen3-tiny/config.json")).unwrap())
+            .unwrap();
+    for (key, value) in [
+        ("vocab_size", 151_936),
+        ("hidden_size", 32),
+        ("intermediate_size", 64),
+        ("num_attention_heads", 2),
+        ("num_key_value_heads", 1),
+        ("head_dim", 16),
+        ("max_position_embeddings", 512),
+        ("eos_token_id", 151_645),
+    ] {
+        raw[key] = value.into();
+    }
+    let config = ModelConfig::from_hf_json(&raw).unwrap();
+    let device = burn::tensor::Device::flex();
+    device.seed(5);
+    pollster::block_on(model::save(&model::init(&config, &device), dir)).unwrap();
+    for file in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(format!("{FIXTURES}/qwen3-tokenizer/{file}"), dir.join(file)).unwrap();
+    }
+}
+
+/// GSM8K-style lines: 30 distinct questions, the first 4 of them twice.
+fn gsm8k_lines() -> String {
+    let line = |i: usize| {
+        let (a, b) = (i + 3, 2 * i + 1);
+        format!(
+            "{{\"question\": \"Tom has {a} apples and buys {b} more. How many apples does he have?\", \"answer\": \"{a} + {b} = {}\\n#### {}\"}}\n",
+            a + b,
+            a + b
+        )
+    };
+    (0..30).chain(0..4).map(line).collect()
+}
+
+/// `stepgrpo train --model` on a Hugging Face model as a user runs it: the release's defaults, a
+/// held-out split that shares no problem with training, RL steps on the CPU and on wgpu, a
+/// checkpoint inside a generation of rollouts that reloads to the same logits.
+#[test]
+fn train_a_hugging_face_model_with_the_release_defaults() {
+    use stepgrpo_core::model;
+    use stepgrpo_core::train::{DirStore, Store, checkpoint};
+
+    let root = std::env::temp_dir().join(format!("stepgrpo-cli-hf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let model_dir = root.join("model");
+    random_qwen3(&model_dir);
+    let data = root.join("train.jsonl");
+    std::fs::write(&data, gsm8k_lines()).unwrap();
+    // Only the sizes shrink; every algorithm setting is the default.
+    let small = root.join("small.toml");
+    std::fs::write(
+        &small,
+        "save_steps = 1\n[rl]\nprompts_per_step = 2\nsteps_per_generation = 2\n[rl.rollout]\nnum_generations = 2\n\
+         max_completion_length = 16\n[eval]\nnum_problems = 6\nmax_completion_length = 8\neval_steps = 0\n",
+    )
+    .unwrap();
+    for device in ["cpu", "wgpu"] {
+        let out = root.join(format!("run-{device}"));
+        let (ok, _, err) = stepgrpo(&[
+            "train",
+            "--model",
+            model_dir.to_str().unwrap(),
+            "--train-data",
+            data.to_str().unwrap(),
+            "--methods",
+            "step_grpo",
+            "--rl-steps",
+            "2",
+            "--config",
+            small.to_str().unwrap(),
+            "--output-dir",
+            out.to_str().unwrap(),
+            "--device",
+            device,
+        ]);
+        assert!(ok, "{device}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+
+        // The configuration written is the paper's release setting.
+        let config: toml::Table =
+            toml::from_str(&std::fs::read_to_string(out.join("config.toml")).unwrap()).unwrap();
+        let t = &config["rl"]["rollout"]["truncation"];
+        assert_eq!(t["delta"].as_float(), Some(0.95));
+        assert_eq!(t["strict"].as_bool(), Some(true));
+        assert_eq!((t["max_probes"].as_integer(), t["probe_max_tokens"].as_integer()), (Some(10), Some(20)));
+        assert_eq!(t["inducer"].as_str(), Some("\n**Final Answer**\n\\boxed"));
+        assert_eq!(t["probe_stop"].as_str(), Some("</think>"));
+        assert_eq!(t["think_budget_ratio"].as_float(), Some(0.9));
+        let reward = &config["rl"]["reward"];
+        assert_eq!((reward["alpha"].as_float(), reward["step_beta"].as_float()), (Some(0.9), Some(0.5)));
+        assert_eq!(config["rl"]["grpo"]["beta"].as_float(), Some(0.01));
+        assert_eq!(config["rl"]["grpo"]["kl_estimator"].as_str(), Some("k3"));
+        assert_eq!(
+            (config["eval"]["temperature"].as_float(), config["eval"]["top_p"].as_float()),
+            (Some(0.6), Some(0.9))
+        );
+
+        // Six distinct problems held out, and every copy of them left out of training.
+        assert!(err.contains("held out 6 distinct problems") && err.contains("of its 34 problems"), "{err}");
+        let eval: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("base/eval.json")).unwrap()).unwrap();
+        let prompts: std::collections::HashSet<&str> =
+            eval["samples"].as_array().unwrap().iter().map(|s| s["prompt"].as_str().unwrap()).collect();
+        assert_eq!(prompts.len(), 6);
+        let twice =
+            (0..4).filter(|i| prompts.iter().any(|p| p.contains(&format!("has {} apples", i + 3)))).count();
+        assert!(err.contains(&format!("training on the other {} of its 34", 34 - 6 - twice)), "{err}");
+
+        let metrics = std::fs::read_to_string(out.join("step_grpo/metrics.jsonl")).unwrap();
+        let records: Vec<serde_json::Value> =
+            metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(records.len(), 2, "{metrics}");
+        for r in &records {
+            assert!(r["loss"].as_f64().unwrap().is_finite() && r["entropy"].as_f64().unwrap() > 0.0, "{r}");
+        }
+
+        // Step 1 falls inside a generation of two steps: the checkpoint carries its rollouts, and
+        // its HF weights and its exact training record give the same logits.
+        let store = DirStore::new(&out);
+        let dir = checkpoint::latest(&store, "step_grpo").unwrap().unwrap();
+        assert!(store.read(&format!("{dir}/generation.json")).unwrap().is_some());
+        let cpu = burn::tensor::Device::flex();
+        let hf = model::load(&store.path(&dir), &cpu).unwrap();
+        let fresh = model::load(&model_dir, &cpu).unwrap();
+        let exact = checkpoint::load(&store, &dir, fresh).unwrap().model;
+        let ids =
+            burn::tensor::Tensor::<2, burn::tensor::Int>::from_ints([[151_644, 872, 198, 3838, 374]], &cpu);
+        let logits = |m: &model::CausalLm| m.forward(ids.clone()).into_data().try_to_vec::<f32>().unwrap();
+        let (a, b) = (logits(&hf), logits(&exact));
+        let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(diff < 1e-6, "{device}: the checkpoint's two copies differ by {diff}");
+        assert!(model::load(&out.join("step_grpo/final"), &cpu).is_ok());
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}

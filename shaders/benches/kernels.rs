@@ -163,9 +163,9 @@ fn main() {
     let u = Tensor::<1>::random([n], Distribution::Uniform(0.0, 1.0), &device);
     let read = |s: shaders::Sampled| drop((s.ids.into_data(), s.log_probs.into_data()));
     for (name, params) in [
-        ("greedy", SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0 }),
-        ("T 0.6", SamplingParams { temperature: 0.6, top_k: 0, top_p: 1.0 }),
-        ("T 0.6, top-p 0.95", SamplingParams { temperature: 0.6, top_k: 0, top_p: 0.95 }),
+        ("greedy", SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0, vocab_limit: None }),
+        ("T 0.6", SamplingParams { temperature: 0.6, top_k: 0, top_p: 1.0, vocab_limit: None }),
+        ("T 0.6, top-p 0.95", SamplingParams { temperature: 0.6, top_k: 0, top_p: 0.95, vocab_limit: None }),
     ] {
         let (tk, tg) = time_pair(
             &device,

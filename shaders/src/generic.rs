@@ -32,10 +32,14 @@ pub fn matmul_nt(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
 
 /// See [`crate::sample`]; expects tensors without autodiff.
 pub fn sample(logits: Tensor<2>, uniforms: Tensor<1>, params: SamplingParams) -> Sampled {
-    let [n, v] = logits.dims();
+    let [n, vocab] = logits.dims();
     let device = logits.device();
+    // The log-prob's normaliser covers every logit; only the first `v` ids can be drawn.
+    let full = logits.clone();
+    let lse = log_sum_exp(full.clone(), full.clone().max_dim(1));
+    let v = params.limit(vocab);
+    let logits = if v < vocab { logits.slice([0..n, 0..v]) } else { logits };
     let max = logits.clone().max_dim(1);
-    let lse = log_sum_exp(logits.clone(), max.clone());
     let argmax = logits.clone().argmax(1);
     let ids = if params.is_greedy() {
         argmax
@@ -69,7 +73,7 @@ pub fn sample(logits: Tensor<2>, uniforms: Tensor<1>, params: SamplingParams) ->
         // Rows asking for greedy (a negative uniform) take the argmax.
         argmax.mask_where(uniforms.reshape([n, 1]).greater_equal_elem(0.0), sampled)
     };
-    let log_probs = (logits.gather(1, ids.clone()) - lse).reshape([n]);
+    let log_probs = (full.gather(1, ids.clone()) - lse).reshape([n]);
     Sampled { ids: ids.reshape([n]), log_probs }
 }
 

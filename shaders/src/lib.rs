@@ -64,12 +64,21 @@ pub struct SamplingParams {
     pub top_k: usize,
     /// Then keep the most likely tokens until their tempered mass reaches `top_p` of the rest.
     pub top_p: f32,
+    /// Ids at or past this are never drawn (`None`: every id may be): a checkpoint's embedding
+    /// often has padding rows past its tokenizer's vocabulary (151,936 rows for Qwen3's 151,669
+    /// tokens), which a random or lightly trained model would otherwise sample.
+    pub vocab_limit: Option<usize>,
 }
 
 impl SamplingParams {
     /// Whether every row takes its most likely token.
     pub fn is_greedy(&self) -> bool {
         self.temperature == 0.0 || self.top_k == 1
+    }
+
+    /// The ids drawable from rows of `vocab` logits: `0..limit`, at least one.
+    pub fn limit(&self, vocab: usize) -> usize {
+        self.vocab_limit.map_or(vocab, |l| l.clamp(1, vocab))
     }
 }
 
@@ -78,26 +87,30 @@ impl SamplingParams {
 pub struct Sampled {
     /// The chosen id of each row [N].
     pub ids: Tensor<1, Int>,
-    /// Its log-probability under the model's untempered, unfiltered distribution [N].
+    /// Its log-probability under the model's untempered, unfiltered distribution (the softmax of
+    /// all V logits, as the training loss computes it) [N].
     pub log_probs: Tensor<1>,
 }
 
 /// Draws one token per row (no gradient) of `logits` [N, V]. `uniforms` [N] are the row's random numbers in
 /// [0, 1) (drawn by the caller, so streams are seeded and reproducible on every backend); a
 /// negative uniform makes that row greedy (e.g. a row that is probing). Among the kept tokens
-/// (see [`SamplingParams`]), the sample is the first id whose running tempered mass, in id order,
-/// exceeds `u` times their total. Only ids and log-probs need to leave the device.
+/// (see [`SamplingParams`]; only ids below its `vocab_limit`), the sample is the first id whose
+/// running tempered mass, in id order, exceeds `u` times their total. Only ids and log-probs need
+/// to leave the device.
 pub fn sample(logits: Tensor<2>, uniforms: Tensor<1>, params: SamplingParams) -> Sampled {
     let (logits, uniforms) = (logits.inner(), uniforms.inner());
     if !on_kernels(&logits) {
         return generic::sample(logits, uniforms, params);
     }
+    let [_, vocab] = logits.dims();
     let (ids, log_probs) = Dispatch::sample(
         logits.into_dispatch(),
         uniforms.into_dispatch(),
         params.temperature,
         params.top_k.min(u32::MAX as usize) as u32,
         params.top_p,
+        params.limit(vocab) as u32,
     );
     Sampled { ids: Tensor::from_dispatch(ids), log_probs: Tensor::from_dispatch(log_probs) }
 }

@@ -34,9 +34,9 @@ pub trait KernelOps: Backend {
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 
-    /// Next-token ids [N] (i32) and their untempered log-probs [N] from `logits` [N, V] and one
-    /// uniform per row (negative: greedy).
-    #[fusion(meta = |logits, _uniforms, _temperature, _top_k, _top_p| {
+    /// Next-token ids [N] (i32, below `limit`) and their untempered log-probs [N] from `logits`
+    /// [N, V] and one uniform per row (negative: greedy).
+    #[fusion(meta = |logits, _uniforms, _temperature, _top_k, _top_p, _limit| {
         (per_row(logits, DType::I32), per_row(logits, logits.dtype))
     })]
     fn sample(
@@ -45,6 +45,7 @@ pub trait KernelOps: Backend {
         temperature: f32,
         top_k: u32,
         top_p: f32,
+        limit: u32,
     ) -> (IntTensor<Self>, FloatTensor<Self>);
 
     /// Geometric mean of top-1 probabilities over probe tokens 2..len of `logits` [N, T, V].

@@ -120,13 +120,18 @@ impl KernelOps for CubeBackend {
         temperature: f32,
         top_k: u32,
         top_p: f32,
+        limit: u32,
     ) -> (IntTensor<Self>, FloatTensor<Self>) {
         let logits = into_contiguous(logits);
         let uniforms = into_contiguous(uniforms);
         let [rows, vocab] = dims(&logits)[..] else { panic!("logits must be [N, V]") };
         let ids = empty(&logits, Shape::from([rows]), DType::I32);
         let logp = empty(&logits, Shape::from([rows]), DType::F32);
-        let p = params(&logits, &[rows as u32, vocab as u32, temperature.to_bits(), top_k, top_p.to_bits()]);
+        let limit = limit.clamp(1, vocab as u32);
+        let p = params(
+            &logits,
+            &[rows as u32, vocab as u32, temperature.to_bits(), top_k, top_p.to_bits(), limit],
+        );
         let buffers = vec![&logits.handle, &uniforms.handle, &ids.handle, &logp.handle, &p];
         launch(&logits, wgsl!("sample"), per_row(rows), buffers);
         (ids, logp)

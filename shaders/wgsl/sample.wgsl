@@ -1,8 +1,11 @@
 // Next-token sampling for every row: greedy, or temperature + top-k + top-p from a given uniform.
 //
 // Inputs:  logits [N, V] f32, uniforms [N] f32 (u in [0, 1) samples; u < 0 asks for greedy),
-//          params = [N, V, bits(temperature), top_k, bits(top_p)] (temperature 0 or top_k 1: greedy).
-// Outputs: ids [N] i32, logp [N] f32 = the chosen id's log-prob under the untempered model.
+//          params = [N, V, bits(temperature), top_k, bits(top_p), L] (temperature 0 or top_k 1:
+//          greedy). Only ids below L (1 <= L <= V) are ever drawn: an embedding's rows past the
+//          tokenizer's vocabulary are padding.
+// Outputs: ids [N] i32, logp [N] f32 = the chosen id's log-prob under the untempered model (its
+//          softmax over all V logits, as training computes it).
 // Layout:  one workgroup of {{ wg }} threads per row (row = workgroup_id.x + workgroup_id.y * 65535).
 //          Kept tokens are {x >= tau}: tau is found by bisection over the order-preserving u32 keys
 //          of the logits (32 rounds, each a workgroup reduction): the k-th largest logit for top-k,
@@ -22,9 +25,10 @@ const EMPTY: f32 = -3.0e38;
 
 var<workgroup> red_f: array<f32, {{ wg }}>;
 var<workgroup> red_g: array<f32, {{ wg }}>;
+var<workgroup> red_h: array<f32, {{ wg }}>;
 var<workgroup> red_u: array<u32, {{ wg }}>;
 var<workgroup> red_i: array<u32, {{ wg }}>;
-var<workgroup> wg_params: array<u32, 5>;
+var<workgroup> wg_params: array<u32, 6>;
 var<workgroup> wg_greedy: u32;
 
 // Order-preserving map of a float onto u32: a < b exactly when key(a) < key(b).
@@ -67,9 +71,10 @@ fn weight(x: f32, top: f32, temperature: f32) -> f32 {
     return exp((x - top) / temperature);
 }
 
-fn mass_ge(lid: u32, base: u32, vocab: u32, t: u32, top: f32, temperature: f32) -> f32 {
+// Tempered mass of ids 0..end whose key is at least t.
+fn mass_ge(lid: u32, base: u32, end: u32, t: u32, top: f32, temperature: f32) -> f32 {
     var acc = 0.0;
-    for (var v = lid; v < vocab; v += WG) {
+    for (var v = lid; v < end; v += WG) {
         let x = logits[base + v];
         if key(x) >= t {
             acc += weight(x, top, temperature);
@@ -78,9 +83,10 @@ fn mass_ge(lid: u32, base: u32, vocab: u32, t: u32, top: f32, temperature: f32) 
     return sum_f(lid, acc);
 }
 
-fn count_ge(lid: u32, base: u32, vocab: u32, t: u32) -> u32 {
+// Ids among 0..end whose key is at least t.
+fn count_ge(lid: u32, base: u32, end: u32, t: u32) -> u32 {
     var n = 0u;
-    for (var v = lid; v < vocab; v += WG) {
+    for (var v = lid; v < end; v += WG) {
         n += select(0u, 1u, key(logits[base + v]) >= t);
     }
     return sum_u(lid, n);
@@ -98,7 +104,7 @@ fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
 ) {
     // Loaded through workgroup memory so that branches on them count as uniform.
-    if lid < 5u {
+    if lid < 6u {
         wg_params[lid] = params[lid];
     }
     let prm = workgroupUniformLoad(&wg_params);
@@ -110,26 +116,35 @@ fn main(
     let temperature = bitcast<f32>(prm[2]);
     let top_k = prm[3];
     let top_p = bitcast<f32>(prm[4]);
+    let limit = prm[5];
     let base = row * vocab;
 
-    // Pass 1: max, sum of exp(x - max) (for the log-prob), first argmax, smallest key.
+    // Pass 1: over all V, the max and sum of exp(x - max) (the log-prob's normaliser); over the
+    // drawable ids (< limit), the max, first argmax and smallest key.
     var m = EMPTY;
     var s = 0.0;
+    var dm = EMPTY;
     var arg = 0u;
     var lo = 0xffffffffu;
     for (var v = lid; v < vocab; v += WG) {
         let x = logits[base + v];
-        lo = min(lo, key(x));
         if x > m {
             s = s * exp(m - x) + 1.0;
             m = x;
-            arg = v;
         } else {
             s += exp(x - m);
+        }
+        if v < limit {
+            lo = min(lo, key(x));
+            if x > dm {
+                dm = x;
+                arg = v;
+            }
         }
     }
     red_f[lid] = m;
     red_g[lid] = s;
+    red_h[lid] = dm;
     red_i[lid] = arg;
     red_u[lid] = lo;
     workgroupBarrier();
@@ -139,17 +154,21 @@ fn main(
             let mb = red_f[lid + stride];
             let mm = max(ma, mb);
             red_g[lid] = red_g[lid] * exp(ma - mm) + red_g[lid + stride] * exp(mb - mm);
+            red_f[lid] = mm;
             // First index among equal maxima: strided slices interleave, so compare ids.
-            if mb > ma || (mb == ma && red_i[lid + stride] < red_i[lid]) {
+            let da = red_h[lid];
+            let db = red_h[lid + stride];
+            if db > da || (db == da && red_i[lid + stride] < red_i[lid]) {
                 red_i[lid] = red_i[lid + stride];
             }
-            red_f[lid] = mm;
+            red_h[lid] = max(da, db);
             red_u[lid] = min(red_u[lid], red_u[lid + stride]);
         }
         workgroupBarrier();
     }
-    let top = red_f[0];
-    let row_lse = top + log(red_g[0]);
+    let row_lse = red_f[0] + log(red_g[0]);
+    // Weights are relative to the largest drawable logit, so none of the kept ones underflows.
+    let top = red_h[0];
     let argmax = red_i[0];
     let key_lo = red_u[0];
     if lid == 0u {
@@ -167,12 +186,12 @@ fn main(
     // Pass 2: the threshold key. Every thread runs the same bisection on uniform values.
     let key_hi = key(top);
     var tau = key_lo;
-    if top_k > 0u && top_k < vocab {
+    if top_k > 0u && top_k < limit {
         var a = key_lo;
         var b = key_hi;
         for (var round = 0u; round < 32u; round++) {
             let mid = upper_mid(a, b);
-            if count_ge(lid, base, vocab, mid) >= top_k {
+            if count_ge(lid, base, limit, mid) >= top_k {
                 a = mid;
             } else {
                 b = mid - 1u;
@@ -181,12 +200,12 @@ fn main(
         tau = a;
     }
     if top_p < 1.0 {
-        let need = top_p * mass_ge(lid, base, vocab, tau, top, temperature);
+        let need = top_p * mass_ge(lid, base, limit, tau, top, temperature);
         var a = tau;
         var b = key_hi;
         for (var round = 0u; round < 32u; round++) {
             let mid = upper_mid(a, b);
-            if mass_ge(lid, base, vocab, mid, top, temperature) >= need {
+            if mass_ge(lid, base, limit, mid, top, temperature) >= need {
                 a = mid;
             } else {
                 b = mid - 1u;
@@ -196,9 +215,9 @@ fn main(
     }
 
     // Pass 3: kept mass of each contiguous chunk; thread 0 finds where u * total falls.
-    let chunk = (vocab + WG - 1u) / WG;
-    let start = min(lid * chunk, vocab);
-    let end = min(start + chunk, vocab);
+    let chunk = (limit + WG - 1u) / WG;
+    let start = min(lid * chunk, limit);
+    let end = min(start + chunk, limit);
     var acc = 0.0;
     for (var v = start; v < end; v++) {
         let x = logits[base + v];
@@ -219,8 +238,8 @@ fn main(
         var found = false;
         for (var i = 0u; i < WG && !found; i++) {
             if run + red_f[i] > goal {
-                let c0 = min(i * chunk, vocab);
-                let c1 = min(c0 + chunk, vocab);
+                let c0 = min(i * chunk, limit);
+                let c1 = min(c0 + chunk, limit);
                 for (var v = c0; v < c1; v++) {
                     let x = logits[base + v];
                     if key(x) >= tau {
@@ -240,7 +259,7 @@ fn main(
         }
         // A target at or past the total (rounding): the last kept id.
         if !found {
-            for (var v = vocab; v > 0u; v--) {
+            for (var v = limit; v > 0u; v--) {
                 if key(logits[base + v - 1u]) >= tau {
                     pick = v - 1u;
                     break;

@@ -1,6 +1,7 @@
 //! Shared helpers of the integration tests: fixture paths and the devices every test runs on.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use burn::tensor::Device;
 use stepgrpo_core::device::{self, Backend};
@@ -21,6 +22,16 @@ pub fn devices() -> Vec<(&'static str, Device)> {
         "no wgpu adapter: install mesa-vulkan-drivers (lavapipe) to run the wgpu tests"
     );
     vec![("cpu", device::select(Backend::Cpu).device), ("wgpu", wgpu.device)]
+}
+
+/// `f`'s result with `device` seeded with `seed` first, holding a lock that every seeded draw of
+/// the tests takes: tests run in parallel, and a device's random stream is shared, so an
+/// unguarded draw (a model's initial weights, say) would depend on what other tests drew.
+pub fn seeded<T>(device: &Device, seed: u64, f: impl FnOnce() -> T) -> T {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    device.seed(seed);
+    f()
 }
 
 /// Reads a JSON fixture.

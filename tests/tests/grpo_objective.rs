@@ -72,6 +72,7 @@ fn loss_and_gradients_match_reference() {
             ref_log_probs: Some(matrix(&f["ref_log_probs"], &device)),
             advantages: Tensor::from_data(TensorData::new(advantages.clone(), [advantages.len()]), &device),
             mask: matrix(&f["response_mask"], &device),
+            entropy: None,
             mini_batch: None,
         };
         let out = grpo_loss(batch, &cfg);
@@ -87,14 +88,15 @@ fn loss_and_gradients_match_reference() {
         let m = &case["metrics"];
         close(&format!("{name} ppo_kl"), scalar(out.ppo_kl), m["ppo_kl"].as_f64().unwrap());
         close(&format!("{name} entropy"), scalar(out.entropy), m["entropy_loss"].as_f64().unwrap());
+        // The reference's clip fraction counts both sides of the band; its "lower" one is the dual clip.
         close(
-            &format!("{name} clip high"),
-            scalar(out.clip_ratio_high),
+            &format!("{name} clip fraction"),
+            scalar(out.clip_ratio_low) + scalar(out.clip_ratio_high),
             m["pg_clipfrac_higher"].as_f64().unwrap(),
         );
         close(
-            &format!("{name} clip low"),
-            scalar(out.clip_ratio_low),
+            &format!("{name} dual clip"),
+            scalar(out.clip_ratio_dual),
             m["pg_clipfrac_lower"].as_f64().unwrap(),
         );
         micro_batches_add_up(&f, case, &cfg, &device);
@@ -121,6 +123,7 @@ fn micro_batches_add_up(f: &serde_json::Value, case: &serde_json::Value, cfg: &G
                 ref_log_probs: Some(part(matrix(&f["ref_log_probs"], device))),
                 advantages: advantages.clone().slice(range.clone()),
                 mask: part(mask.clone()),
+                entropy: None,
                 mini_batch: Some(whole),
             },
             cfg,
@@ -138,4 +141,53 @@ fn micro_batches_add_up(f: &serde_json::Value, case: &serde_json::Value, cfg: &G
         assert!((g - w).abs() < 1e-5, "{name}, micro-batches: d loss / d log_probs[{i}] = {g}, want {w}");
     }
     close(&format!("{name} loss, micro-batches"), scalar(total), case["loss"].as_f64().unwrap());
+}
+
+/// The clip by hand: one response of four tokens whose ratios are 1.5, 1.0, 0.5 and 4.0. With a
+/// positive advantage the 1.5 and the 4.0 are held at 1 + epsilon_high (no gradient) and the others
+/// push with their ratio; with a negative one the 0.5 is held at 1 - epsilon, the 4.0 by the dual
+/// clip at 3, and the 1.5 pushes. Without clipping every token pushes.
+#[test]
+fn clipping_by_hand() {
+    let device = Device::flex().autodiff();
+    let ratios = [1.5f32, 1.0, 0.5, 4.0];
+    let old = [-1.0f32, -2.0, -0.5, -3.0];
+    let run = |advantage: f32, cfg: &GrpoConfig| {
+        let new: Vec<f32> = old.iter().zip(ratios).map(|(o, r)| o + r.ln()).collect();
+        let log_probs = Tensor::<2>::from_data(TensorData::new(new, [1, 4]), &device).require_grad();
+        let out = grpo_loss(
+            PolicyBatch {
+                log_probs: log_probs.clone(),
+                old_log_probs: Tensor::from_data(TensorData::new(old.to_vec(), [1, 4]), &device),
+                ref_log_probs: None,
+                advantages: Tensor::from_floats([advantage], &device),
+                mask: Tensor::ones([1, 4], &device),
+                entropy: None,
+                mini_batch: None,
+            },
+            cfg,
+        );
+        let grad = log_probs.grad(&out.loss.backward()).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let clips = [out.clip_ratio_low, out.clip_ratio_high, out.clip_ratio_dual].map(scalar);
+        (scalar(out.loss), grad, clips)
+    };
+    let clipped = GrpoConfig { beta: 0.0, ..GrpoConfig::default() };
+    let free = GrpoConfig { epsilon: 0.999, epsilon_high: 1e9, dual_clip: 1e9, ..clipped.clone() };
+    let near = |got: &[f32], want: &[f32]| got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6);
+
+    // A = +1: loss = mean(-1.28, -1.0, -0.5, -1.28); d loss / d logp_t = -r_t / 4 where unclipped.
+    let (loss, grad, clips) = run(1.0, &clipped);
+    close("loss, A > 0", loss, -(1.28 + 1.0 + 0.5 + 1.28) / 4.0);
+    assert!(near(&grad, &[0.0, -0.25, -0.125, 0.0]), "{grad:?}");
+    assert_eq!(clips, [0.0, 0.5, 0.0]);
+    // A = -1: loss = mean(1.5, 1.0, 0.8, 3.0); the held tokens get no gradient.
+    let (loss, grad, clips) = run(-1.0, &clipped);
+    close("loss, A < 0", loss, (1.5 + 1.0 + 0.8 + 3.0) / 4.0);
+    assert!(near(&grad, &[0.375, 0.25, 0.0, 0.0]), "{grad:?}");
+    assert_eq!(clips, [0.25, 0.0, 0.25]);
+    // Unclipped, every token pushes with its ratio.
+    let (loss, grad, clips) = run(-1.0, &free);
+    close("loss, no clip", loss, (1.5 + 1.0 + 0.5 + 4.0) / 4.0);
+    assert!(near(&grad, &[0.375, 0.25, 0.125, 1.0]), "{grad:?}");
+    assert_eq!(clips, [0.0, 0.0, 0.0]);
 }

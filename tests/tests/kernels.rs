@@ -145,12 +145,13 @@ fn inverts(row: &[f32], u: f32, p: SamplingParams, pick: usize, tol: f64) -> boo
 fn sampling_matches_generic() {
     let gpu = wgpu();
     let configs = [
-        SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0 },
-        SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0 },
-        SamplingParams { temperature: 0.7, top_k: 5, top_p: 1.0 },
-        SamplingParams { temperature: 0.6, top_k: 0, top_p: 0.9 },
-        SamplingParams { temperature: 1.3, top_k: 40, top_p: 0.5 },
-        SamplingParams { temperature: 1.0, top_k: 1_000_000, top_p: 0.999 },
+        SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0, vocab_limit: None },
+        SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, vocab_limit: None },
+        SamplingParams { temperature: 0.7, top_k: 5, top_p: 1.0, vocab_limit: None },
+        SamplingParams { temperature: 0.6, top_k: 0, top_p: 0.9, vocab_limit: None },
+        SamplingParams { temperature: 1.3, top_k: 40, top_p: 0.5, vocab_limit: None },
+        SamplingParams { temperature: 1.0, top_k: 1_000_000, top_p: 0.999, vocab_limit: None },
+        SamplingParams { temperature: 0.8, top_k: 0, top_p: 0.95, vocab_limit: Some(20) },
     ];
     for (seed, &(n, v)) in [(1, 1000), (37, 257), (64, 24), (3, 151_936)].iter().enumerate() {
         // Moderate scales: sampling from 1e3-scaled logits is greedy and tests nothing new.
@@ -173,11 +174,53 @@ fn sampling_matches_generic() {
             // Over 151,936 tokens the f32 running sums differ by a few ids; both must invert the
             // distribution computed in f64.
             for r in (0..n).filter(|&r| us[r] >= 0.0 && !params.is_greedy()) {
-                let row = &host[r * v..(r + 1) * v];
+                let row = &host[r * v..r * v + params.limit(v)];
                 assert!(inverts(row, us[r], params, ids_k[r] as usize, 1e-6), "kernel, row {r} of {what}");
                 assert!(inverts(row, us[r], params, ids_g[r] as usize, 1e-4), "generic, row {r} of {what}");
             }
         }
+    }
+}
+
+/// Ids past the limit (an embedding's padding rows) are never drawn, even when their logits are
+/// the largest, and the log-prob is still the softmax over every logit (what training computes).
+#[test]
+fn sampling_never_draws_past_the_vocab_limit() {
+    let configs = [
+        SamplingParams { temperature: 0.0, top_k: 0, top_p: 1.0, vocab_limit: None },
+        SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, vocab_limit: None },
+        SamplingParams { temperature: 0.6, top_k: 0, top_p: 0.9, vocab_limit: None },
+        SamplingParams { temperature: 1.0, top_k: 5, top_p: 1.0, vocab_limit: None },
+    ];
+    for (device, (n, v, limit)) in
+        [(wgpu(), (40, 300, 267)), (Device::flex(), (40, 300, 267)), (wgpu(), (4, 151_936, 151_669))]
+    {
+        device.seed(7);
+        let x = Tensor::<2>::random([n, v], Distribution::Normal(0.0, 1.0), &device);
+        // The padding rows' logits dwarf every real one.
+        let pad = Tensor::<2>::ones([n, v - limit], &device) * 50.0;
+        let x = x.slice_assign([0..n, limit..v], pad);
+        let host = x.clone().try_into_vec_as::<f32>().unwrap();
+        let u = uniforms(n, 11, &device);
+        for params in configs {
+            let params = SamplingParams { vocab_limit: Some(limit), ..params };
+            let out = shaders::sample(x.clone(), u.clone(), params);
+            let (ids, lp) = (ids1(out.ids), vec1(out.log_probs));
+            for r in 0..n {
+                let row = &host[r * v..(r + 1) * v];
+                let id = ids[r] as usize;
+                assert!(id < limit, "{params:?}: row {r} drew {id}, past {limit}");
+                let m = row.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
+                let lse = m + row.iter().map(|&y| (y as f64 - m).exp()).sum::<f64>().ln();
+                assert!(
+                    (lp[r] as f64 - (row[id] as f64 - lse)).abs() < 1e-4,
+                    "{params:?}: log-prob of row {r}"
+                );
+            }
+        }
+        // A limit of 0 still leaves one id to draw.
+        let zero = SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, vocab_limit: Some(0) };
+        assert!(ids1(shaders::sample(x, u, zero).ids).iter().all(|&id| id == 0));
     }
 }
 
@@ -192,7 +235,7 @@ fn sampling_follows_the_kept_distribution() {
         let grid: Vec<f32> = (0..n).map(|i| (i as f32 + 0.5) / n as f32).collect();
         let u = Tensor::<1>::from_data(TensorData::new(grid, [n]), &device);
         // Top-3 keeps the logits >= 2.0 (ids 1, 3, 5); temperature 0.5 doubles them.
-        let params = SamplingParams { temperature: 0.5, top_k: 3, top_p: 1.0 };
+        let params = SamplingParams { temperature: 0.5, top_k: 3, top_p: 1.0, vocab_limit: None };
         let ids = ids1(shaders::sample(x, u, params).ids);
         let w: Vec<f64> = [6.0f64, 4.0, 6.0].iter().map(|x| x.exp()).collect();
         let total: f64 = w.iter().sum();

@@ -3,12 +3,13 @@
 
 use stepgrpo_core::model::{CausalLm, init, to_hf_safetensors};
 use stepgrpo_core::rng::Rng;
+use stepgrpo_core::rollout::LocalEngine;
 use stepgrpo_core::task;
 use stepgrpo_core::train::checkpoint::{self, TrainerState};
 use stepgrpo_core::train::{
-    Method, ProblemSet, RlConfig, RlTrainer, Sequence, SftConfig, SftTrainer, TrainConfig, nll_gradients,
+    DirStore, Method, RlConfig, RlTrainer, RunData, Sequence, SftConfig, SftTrainer, nll_gradients,
 };
-use stepgrpo_tests::devices;
+use stepgrpo_tests::{devices, seeded};
 
 fn small_sft(steps: usize) -> SftConfig {
     let mut c = SftConfig { max_steps: steps, batch_size: 8, ..SftConfig::default() };
@@ -19,7 +20,7 @@ fn small_sft(steps: usize) -> SftConfig {
 }
 
 fn small_rl(steps: usize) -> RlConfig {
-    let mut c = TrainConfig::builtin().rl;
+    let mut c = task::recipe().rl;
     c.max_steps = steps;
     c.prompts_per_step = 2;
     c.gradient_accumulation_steps = 2;
@@ -34,12 +35,24 @@ fn weights(model: &CausalLm) -> Vec<u8> {
 }
 
 fn sft(steps: usize, device: &burn::tensor::Device) -> SftTrainer {
-    sft_from(init(&task::model_config(), device), steps)
+    sft_from(seeded(device, 3, || init(&task::model_config(), device)), steps)
+}
+
+/// The built-in task's data with 20 held-out problems (seed 1).
+fn data(task: task::TaskConfig) -> RunData {
+    let mut c = task::recipe();
+    (c.seed, c.task, c.eval.num_problems) = (1, task, 20);
+    RunData::builtin(&c).unwrap()
 }
 
 fn sft_from(model: CausalLm, steps: usize) -> SftTrainer {
-    let (problems, _) = ProblemSet::builtin(&task::TaskConfig::default(), 1, 20);
-    SftTrainer::new(model, task::tokenizer(), problems, small_sft(steps), 1).unwrap()
+    SftTrainer::new(model, &data(task::TaskConfig::default()), small_sft(steps), 1).unwrap()
+}
+
+/// An RL trainer on the built-in task whose rollouts come from the in-process engine.
+fn rl_trainer(method: Method, model: CausalLm, data: &RunData, config: RlConfig, seed: u64) -> RlTrainer {
+    let engine = Box::new(LocalEngine::new(data.tokenizer.clone(), data.eos.clone()));
+    RlTrainer::new(method, model, data, config, seed, engine).unwrap()
 }
 
 #[test]
@@ -57,7 +70,7 @@ fn sft_lowers_the_loss() {
 #[test]
 fn supervised_gradients_computed_in_threads_are_the_whole_batch_s() {
     let device = burn::tensor::Device::flex().autodiff();
-    let model = init(&task::model_config(), &device);
+    let model = seeded(&device, 4, || init(&task::model_config(), &device));
     let (config, tokenizer, mut rng) = (task::TaskConfig::default(), task::tokenizer(), Rng::new(3));
     let examples: Vec<_> = task::problems(&config, 5, 7)
         .iter()
@@ -86,29 +99,29 @@ fn supervised_gradients_computed_in_threads_are_the_whole_batch_s() {
 fn rl_raises_the_reward_on_an_easy_task() {
     // One-operation problems after a short warm start: most responses are still wrong or overthink
     // past a 32-token budget without an answer, and GRPO's reward (accuracy + format) must rise
-    // within 40 steps (a wrong sign or misaligned advantages make it fall). Measured in eight runs
-    // (the initial weights differ): 0.034-0.063 over the first ten steps, 0.084-0.111 the last ten,
-    // a rise of x1.6 to x2.5; one run in about ten rose by less than x1.4.
+    // within 40 steps (a wrong sign or misaligned advantages make it fall). The initial weights are
+    // seeded (and drawn under the tests' lock), so the run is the same every time. Measured from
+    // initial seeds 5 to 8: first ten steps 0.059 / 0.097 / 0.053 / 0.047, last ten 0.115 / 0.116
+    // / 0.128 / 0.110 (x1.95, x1.19, x2.41, x2.33: a warm start that is already right more often
+    // gains less).
     let device = burn::tensor::Device::flex().autodiff();
     let easy =
-        task::TaskConfig { levels: vec![task::Level { operands: 2, digits: 1 }], ..Default::default() };
-    let (problems, _) = ProblemSet::builtin(&easy, 1, 20);
+        data(task::TaskConfig { levels: vec![task::Level { operands: 2, digits: 1 }], ..Default::default() });
     let mut warm = SftConfig { max_steps: 60, batch_size: 16, ..SftConfig::default() };
     warm.optim.learning_rate = 2e-3;
     warm.optim.warmup_steps = 10;
-    let mut sft =
-        SftTrainer::new(init(&task::model_config(), &device), task::tokenizer(), problems.clone(), warm, 1)
-            .unwrap();
+    let start = seeded(&device, 5, || init(&task::model_config(), &device));
+    let mut sft = SftTrainer::new(start, &easy, warm, 1).unwrap();
     while !sft.is_done() {
         pollster::block_on(sft.step()).unwrap();
     }
-    let mut c = TrainConfig::builtin().rl;
+    let mut c = task::recipe().rl;
     c.max_steps = 40;
     c.prompts_per_step = 4;
     c.rollout.max_completion_length = 32;
     c.optim.learning_rate = 1e-4;
     c.optim.warmup_steps = 0;
-    let mut rl = RlTrainer::new(Method::Grpo, sft.model, task::tokenizer(), vec![0], problems, c, 1).unwrap();
+    let mut rl = rl_trainer(Method::Grpo, sft.model, &easy, c, 1);
     let rewards: Vec<f64> = (0..40).map(|_| pollster::block_on(rl.step()).unwrap().metrics.reward).collect();
     let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
     let (first, last) = (mean(&rewards[..10]), mean(&rewards[30..]));
@@ -119,15 +132,13 @@ fn rl_raises_the_reward_on_an_easy_task() {
 fn resuming_from_a_checkpoint_continues_exactly() {
     let device = burn::tensor::Device::flex().autodiff();
     let dir = std::env::temp_dir().join(format!("stepgrpo-resume-{}", std::process::id()));
-    let files = task::tokenizer_files();
-    let (problems, _) = ProblemSet::builtin(&task::TaskConfig::default(), 1, 20);
-    let (tokenizer, eos) = (task::tokenizer(), vec![0]);
+    let store = DirStore::new(&dir);
+    let data = data(task::TaskConfig::default());
 
     // SFT: 4 steps straight, or 2 + checkpoint + a fresh process's restore + 2, from the same
-    // initial weights (read from disk: the device's random stream is shared with parallel tests).
-    let start = dir.join("init");
-    pollster::block_on(stepgrpo_core::model::save(&init(&task::model_config(), &device), &start)).unwrap();
-    let start = || stepgrpo_core::model::load(&start, &device).unwrap();
+    // initial weights.
+    let initial = seeded(&device, 6, || init(&task::model_config(), &device));
+    let start = || initial.clone();
     let mut straight = sft_from(start(), 4);
     while !straight.is_done() {
         pollster::block_on(straight.step()).unwrap();
@@ -138,47 +149,52 @@ fn resuming_from_a_checkpoint_continues_exactly() {
     }
     let state = TrainerState { phase: "sft".into(), step: 2 };
     let path =
-        pollster::block_on(checkpoint::save(&dir.join("sft"), &first.model, &first.optim, &state, &files))
+        pollster::block_on(checkpoint::save(&store, &first.model, &first.optim, &state, &data.files, None))
             .unwrap();
     let mut resumed = sft_from(start(), 4);
-    resumed.restore(checkpoint::load(&path, init(&task::model_config(), &device)).unwrap()).unwrap();
+    resumed.restore(checkpoint::load(&store, &path, init(&task::model_config(), &device)).unwrap()).unwrap();
     while !resumed.is_done() {
         pollster::block_on(resumed.step()).unwrap();
     }
     assert_eq!(weights(&straight.model), weights(&resumed.model), "SFT resumed differs");
 
-    // RL from the SFT model: 2 steps straight, or 1 + checkpoint + restore + 1.
+    // RL from the SFT model: 4 steps straight, or 1 + checkpoint + restore + 3, with two steps
+    // per generation of rollouts, so the checkpoint falls inside one and must carry it.
     let base = straight.model.clone();
-    let rl = |steps| {
-        RlTrainer::new(
-            Method::StepGrpo,
-            base.clone(),
-            tokenizer.clone(),
-            eos.clone(),
-            problems.clone(),
-            small_rl(steps),
-            1,
-        )
-        .unwrap()
+    let rl = || {
+        let mut c = small_rl(4);
+        c.steps_per_generation = 2;
+        c.prompts_per_step = 1;
+        rl_trainer(Method::StepGrpo, base.clone(), &data, c, 1)
     };
-    let mut straight = rl(2);
+    let mut straight = rl();
     while !straight.is_done() {
         pollster::block_on(straight.step()).unwrap();
     }
-    let mut first = rl(2);
+    let mut first = rl();
     pollster::block_on(first.step()).unwrap();
     let state = TrainerState { phase: "step_grpo".into(), step: 1 };
-    let path =
-        pollster::block_on(checkpoint::save(&dir.join("rl"), &first.model, &first.optim, &state, &files))
-            .unwrap();
-    let mut resumed = rl(2);
-    resumed.restore(checkpoint::load(&path, base.clone()).unwrap()).unwrap();
-    pollster::block_on(resumed.step()).unwrap();
+    let pending = first.unfinished_generation();
+    assert!(pending.is_some(), "step 1 of 2 leaves its generation unfinished");
+    let path = pollster::block_on(checkpoint::save(
+        &store,
+        &first.model,
+        &first.optim,
+        &state,
+        &data.files,
+        pending,
+    ))
+    .unwrap();
+    let mut resumed = rl();
+    resumed.restore(checkpoint::load(&store, &path, base.clone()).unwrap()).unwrap();
+    while !resumed.is_done() {
+        pollster::block_on(resumed.step()).unwrap();
+    }
     assert_eq!(weights(&straight.model), weights(&resumed.model), "RL resumed differs");
     assert_ne!(weights(&straight.model), weights(&base), "RL changed nothing");
 
     // The checkpoint is a model directory transformers-style loaders open.
-    let p = stepgrpo_core::pretrained::Pretrained::load(&path, &device).unwrap();
+    let p = stepgrpo_core::pretrained::Pretrained::load(&store.path(&path), &device).unwrap();
     assert_eq!(p.eos_token_ids, vec![0]);
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -190,18 +206,9 @@ fn both_phases_run_on_every_backend() {
         let mut t = sft(1, &device);
         let m = pollster::block_on(t.step()).unwrap();
         assert!(m.loss.is_finite() && m.grad_norm > 0.0, "{name}: {m:?}");
-        let (problems, _) = ProblemSet::builtin(&task::TaskConfig::default(), 1, 20);
+        let data = data(task::TaskConfig::default());
         for method in [Method::StepGrpo, Method::GrpoLengthPenalty] {
-            let mut rl = RlTrainer::new(
-                method,
-                t.model.clone(),
-                task::tokenizer(),
-                vec![0],
-                problems.clone(),
-                small_rl(1),
-                2,
-            )
-            .unwrap();
+            let mut rl = rl_trainer(method, t.model.clone(), &data, small_rl(1), 2);
             let step = pollster::block_on(rl.step()).unwrap();
             assert_eq!(step.group.len(), 3, "{name}");
             assert!(
@@ -211,4 +218,90 @@ fn both_phases_run_on_every_backend() {
             );
         }
     }
+}
+
+/// A rollout source that answers every prompt of the built-in task with the same two responses,
+/// one right and one wrong, so that only the update is under test.
+struct RightAndWrong {
+    tokenizer: stepgrpo_core::text::Tokenizer,
+    eos: u32,
+}
+
+impl stepgrpo_core::rollout::RolloutSource for RightAndWrong {
+    fn collect<'a>(
+        &'a mut self,
+        request: stepgrpo_core::rollout::RolloutRequest<'a>,
+    ) -> stepgrpo_core::rollout::LocalFuture<'a, stepgrpo_core::Result<Vec<stepgrpo_core::rollout::Rollout>>>
+    {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for (p, prompt) in request.prompts.iter().enumerate() {
+                let answer = task::Chain::parse(&self.tokenizer.decode(prompt)?)?.answer();
+                for given in [answer, answer + 1] {
+                    let mut ids = self.tokenizer.encode(&format!("</think>\n\n\\boxed{{{given}}}"))?;
+                    ids.push(self.eos);
+                    out.push(stepgrpo_core::rollout::Rollout {
+                        prompt: p,
+                        log_probs: vec![None; ids.len()],
+                        ids,
+                        step_starts: vec![0],
+                        exit: stepgrpo_core::rollout::ExitType::Natural,
+                        probes: Vec::new(),
+                        clipped: false,
+                        policy_version: 0,
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn load_weights<'a>(
+        &'a mut self,
+        _: &'a CausalLm,
+        _: u64,
+    ) -> stepgrpo_core::rollout::LocalFuture<'a, stepgrpo_core::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn name(&self) -> &str {
+        "right-and-wrong"
+    }
+}
+
+/// With two passes over each generation (`num_iterations`), the second pass trains against the
+/// sampling policy's log-probs: once a large step moves the ratio out of [1 - epsilon,
+/// 1 + epsilon_high], the clip holds those tokens and the update differs from an unclipped one;
+/// the first pass, at ratio 1, is the same under both.
+#[test]
+fn clipping_changes_the_update_once_the_ratio_leaves_the_band() {
+    let device = burn::tensor::Device::flex().autodiff();
+    let data = data(task::TaskConfig::default());
+    let start = seeded(&device, 8, || init(&task::model_config(), &device));
+    let trainer = |epsilon: f64, epsilon_high: f64| {
+        let mut c = small_rl(2);
+        c.num_iterations = 2;
+        c.prompts_per_step = 2;
+        c.rollout.num_generations = 2;
+        c.rollout.truncation = None;
+        c.grpo.beta = 0.0;
+        (c.grpo.epsilon, c.grpo.epsilon_high, c.grpo.dual_clip) = (epsilon, epsilon_high, 1e9);
+        (c.optim.learning_rate, c.optim.max_grad_norm, c.optim.warmup_steps) = (3e-2, 0.0, 0);
+        let source = Box::new(RightAndWrong { tokenizer: data.tokenizer.clone(), eos: data.eos[0] });
+        RlTrainer::new(Method::Grpo, start.clone(), &data, c, 1, source).unwrap()
+    };
+    let (mut clipped, mut free) = (trainer(0.2, 0.28), trainer(0.999, 1e9));
+    let (c1, f1) = (pollster::block_on(clipped.step()).unwrap(), pollster::block_on(free.step()).unwrap());
+    assert_eq!(weights(&clipped.model), weights(&free.model), "at ratio 1 nothing is clipped");
+    assert_eq!(c1.metrics.clip_ratio_region, 0.0);
+    assert!(c1.metrics.reward_std > 0.0, "a right and a wrong answer per group");
+    let (c2, f2) = (pollster::block_on(clipped.step()).unwrap(), pollster::block_on(free.step()).unwrap());
+    assert!(c2.metrics.clip_ratio_region > 0.0, "the second pass leaves the band: {:?}", c2.metrics);
+    assert_eq!(c2.metrics.clip_ratio_region, c2.metrics.clip_ratio_low + c2.metrics.clip_ratio_high);
+    assert_eq!(f2.metrics.clip_ratio_region, 0.0);
+    assert_ne!(weights(&clipped.model), weights(&free.model), "the clip changed the update");
+    assert!(
+        c2.metrics.rollout_seconds == 0.0 && f1.metrics.rollout_seconds > 0.0,
+        "one generation, two passes"
+    );
 }

@@ -32,8 +32,12 @@ export interface TrainerConfig {
   delta?: number;
   /** Response tokens at most. Default 128. */
   maxCompletionLength?: number;
-  /** Held-out problems available to evaluate(). Default 64. */
+  /** Held-out problems available to evaluate() and to the evaluations during RL. Default 64. */
   evalProblems?: number;
+  /** During RL, evaluate every this many steps (metrics then carry eval/accuracy, eval/mean_length, eval/steps_mean); 0 = never. Default 0. */
+  evalSteps?: number;
+  /** Keep a checkpoint every this many steps of a phase (see checkpoint()); 0 = never. Default 0. */
+  saveSteps?: number;
   /** Seed of initialisation, problems and sampling. Default 0. */
   seed?: number;
   /** 'auto' (WebGPU when available, else the CPU), 'webgpu' (fail without it) or 'cpu'. */
@@ -76,8 +80,14 @@ export interface RlMetrics {
   'completions/mean_length': number;
   'completions/clipped_ratio': number;
   kl: number;
+  /** Share of tokens clipped below 1 - epsilon (negative advantage). */
   'clip_ratio/low_mean': number;
+  /** Share of tokens clipped above 1 + epsilon_high (positive advantage). */
   'clip_ratio/high_mean': number;
+  'clip_ratio/region_mean': number;
+  /** Share of tokens held by the dual clip. */
+  'clip_ratio/dual_mean': number;
+  /** The policy's mean entropy over response tokens. */
   entropy: number;
   'steps/mean': number;
   'early_exit/rate': number;
@@ -92,6 +102,10 @@ export interface RlMetrics {
   learning_rate: number;
   rollout_seconds: number;
   step_seconds: number;
+  /** Present on steps that ran an evaluation (evalSteps). */
+  'eval/accuracy'?: number;
+  'eval/mean_length'?: number;
+  'eval/steps_mean'?: number;
 }
 
 export interface Probe {
@@ -139,6 +153,12 @@ export interface StepReport {
   metrics: SftMetrics | RlMetrics;
   /** RL steps: the responses of the step's first group; SFT steps: empty. */
   group: RolloutView[];
+  /** What the run reported during the step: its metrics record, a checkpoint kept, a note. */
+  events: Array<
+    | { kind: 'record'; phase: string; record: SftMetrics | RlMetrics }
+    | { kind: 'saved'; phase: string; step: number }
+    | { kind: 'note'; phase: string; text: string }
+  >;
   /** Whether every SFT and RL step has run. */
   done: boolean;
 }
@@ -190,6 +210,8 @@ export class TrainerClient {
   heldOutProblem(index: number): Promise<string>;
   /** The current weights as a Hugging Face model.safetensors file. */
   exportCheckpoint(): Promise<Uint8Array>;
+  /** The newest checkpoint kept every saveSteps steps of the current phase, or null. */
+  checkpoint(): Promise<{ phase: string; step: number; model: Uint8Array } | null>;
   /** Loads model.safetensors bytes (from exportCheckpoint or `stepgrpo train`) as the warm start; RL starts over. */
   importCheckpoint(bytes: Uint8Array | ArrayBuffer): Promise<void>;
   /** Runs the remaining steps, calling onStep after each; resolves to the last report. */

@@ -80,6 +80,8 @@ export class TrainerClient {
   heldOutProblem(index) { return this._call('heldOutProblem', [index]); }
   /** The current weights as `model.safetensors` bytes. */
   exportCheckpoint() { return this._call('exportCheckpoint'); }
+  /** The newest checkpoint kept every `saveSteps` steps: `{ phase, step, model }`, or null. */
+  checkpoint() { return this._call('checkpoint'); }
   /** Loads `model.safetensors` bytes as the warm start; RL starts over from them. */
   importCheckpoint(bytes) {
     const copy = new Uint8Array(bytes);

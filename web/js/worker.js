@@ -5,7 +5,7 @@ import init, { Trainer } from './stepgrpo_web.js';
 // Operations the page may call; anything else is refused with a clear message.
 const OPS = new Set([
   'step', 'sftStep', 'rlStep', 'generate', 'evaluate', 'heldOutProblem',
-  'exportCheckpoint', 'importCheckpoint', 'status', 'device', 'config',
+  'exportCheckpoint', 'importCheckpoint', 'checkpoint', 'status', 'device', 'config',
 ]);
 
 const ready = init();
@@ -37,7 +37,8 @@ self.onmessage = async ({ data }) => {
       value = await trainer[op](...args);
     }
     // Checkpoints travel without a copy.
-    const transfer = value instanceof Uint8Array ? [value.buffer] : [];
+    const bytes = value instanceof Uint8Array ? value : value?.model instanceof Uint8Array ? value.model : null;
+    const transfer = bytes ? [bytes.buffer] : [];
     self.postMessage({ id, ok: true, value }, transfer);
   } catch (e) {
     self.postMessage({ id, ok: false, error: String(e?.message ?? e) });

@@ -141,12 +141,17 @@ try {
   const perPhase = Object.entries(rate).map(([p, t]) => `${p} ${(t.steps / t.seconds).toFixed(2)} steps/s`).join(', ');
   console.log(`  speed in the page (${mode}): ${perPhase}; trained in ${(trainedMs / 1000).toFixed(1)} s`);
 
-  // The embedding example (CPU: SwiftShader would only repeat the same path more slowly).
+  // The embedding example (CPU: SwiftShader would only repeat the same path more slowly), with the
+  // run's cadence: a checkpoint and a held-out evaluation every step.
   if (mode === 'cpu') {
-    await page.goto(`${base}/www/embed.html?sftSteps=2&rlSteps=1`);
+    await page.goto(`${base}/www/embed.html?sftSteps=2&rlSteps=2&saveSteps=1&evalSteps=1&evalProblems=4`);
     await page.waitForSelector('body[data-state="done"]', { timeout: 5 * MINUTE });
     const out = await page.locator('#out').innerText();
-    check(out.includes('rl 1:') && out.includes('37+8-6 ->'), 'the embedding example trains and answers');
+    console.log(out.split('\n').map((l) => `    ${l}`).join('\n'));
+    check(out.includes('rl 2:') && out.includes('37+8-6 ->'), 'the embedding example trains and answers');
+    check(/rl 1: .*held-out accuracy/.test(out) && /rl 2: .*held-out accuracy/.test(out), 'it evaluates every evalSteps');
+    check(out.includes('[checkpoint sft 1]') && out.includes('[checkpoint step_grpo 1]')
+      && /newest checkpoint: step_grpo step 1, \d{6,} bytes/.test(out), 'it keeps a checkpoint every saveSteps');
   }
   check(errors.length === 0, `no console errors${errors.length ? `:\n${errors.join('\n')}` : ''}`);
   console.log(`e2e ${mode}: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);

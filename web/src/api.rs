@@ -123,6 +123,18 @@ impl Trainer {
         Ok(js_sys::Uint8Array::from(bytes.as_slice()))
     }
 
+    /// The newest checkpoint of the current phase (kept every `saveSteps` steps), as
+    /// `{ phase, step, model }` with `model` the `model.safetensors` bytes; `null` when none.
+    pub fn checkpoint(&self) -> Result<JsValue, JsError> {
+        let saved = self.peek(Session::latest_checkpoint)?.map_err(js_error)?;
+        let Some(saved) = saved else { return Ok(JsValue::NULL) };
+        let out = to_js(&saved)?;
+        let bytes = js_sys::Uint8Array::from(saved.model.as_slice());
+        js_sys::Reflect::set(&out, &"model".into(), &bytes)
+            .map_err(|_| JsError::new("building the checkpoint"))?;
+        Ok(out)
+    }
+
     /// Loads a `model.safetensors` of the task's model (from `exportCheckpoint` or `stepgrpo train`)
     /// as the warm start: SFT ends and RL starts over from these weights.
     #[wasm_bindgen(js_name = importCheckpoint)]

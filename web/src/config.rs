@@ -2,6 +2,7 @@
 //! `TrainConfig`, in camelCase, turned into a full, validated `TrainConfig` for the built-in task.
 
 use serde::{Deserialize, Serialize};
+use stepgrpo_core::task;
 use stepgrpo_core::train::{Method, TrainConfig};
 
 use crate::error::{WebError, WebResult};
@@ -43,8 +44,14 @@ pub struct WebConfig {
     pub delta: f64,
     /// Response tokens at most. Default 128.
     pub max_completion_length: usize,
-    /// Held-out problems drawn for `evaluate`. Default 64.
+    /// Held-out problems drawn for `evaluate` (and the evaluations during RL). Default 64.
     pub eval_problems: usize,
+    /// During RL, evaluate every this many steps on the held-out problems; the step's metrics then
+    /// carry `eval/accuracy`, `eval/mean_length`, `eval/steps_mean` (0 = never). Default 0.
+    pub eval_steps: usize,
+    /// Keep a checkpoint every this many steps of a phase (`checkpoint()` returns the newest;
+    /// 0 = never). Default 0.
+    pub save_steps: usize,
     /// Seed of initialisation, problems and sampling. Default 0.
     pub seed: u64,
     /// `auto`, `webgpu` or `cpu`. Default `auto`.
@@ -65,6 +72,8 @@ impl Default for WebConfig {
             delta: 0.999,
             max_completion_length: 128,
             eval_problems: 64,
+            eval_steps: 0,
+            save_steps: 0,
             seed: 0,
             device: DeviceChoice::Auto,
         }
@@ -92,7 +101,7 @@ impl WebConfig {
                 return Err(WebError::Config(format!("{name} must be at least 1")));
             }
         }
-        let mut c = TrainConfig::builtin();
+        let mut c = task::recipe();
         c.seed = self.seed;
         c.methods = vec![method];
         c.sft.max_steps = self.sft_steps;
@@ -109,6 +118,9 @@ impl WebConfig {
         c.rl.rollout.max_completion_length = self.max_completion_length;
         c.eval.max_completion_length = self.max_completion_length;
         c.eval.num_problems = self.eval_problems;
+        c.eval.eval_subset = self.eval_problems;
+        c.eval.eval_steps = self.eval_steps;
+        c.save_steps = self.save_steps;
         if let Some(t) = &mut c.rl.rollout.truncation {
             t.delta = self.delta;
         }

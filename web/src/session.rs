@@ -1,29 +1,25 @@
-//! One training session in a page, step by step: the supervised warm start, then RL with one method,
-//! the way `stepgrpo train` drives the same core trainers. Plain Rust (no JavaScript types), so the
-//! same flow also runs natively.
+//! One training session in a page: the core run driver ([`Run`]) stepped one optimizer step per
+//! call, the supervised warm start and then RL with one method, exactly as `stepgrpo train` runs
+//! them (same phases, cadence of records, evaluations and checkpoints). Checkpoints stay in memory
+//! for the page to take. Plain Rust (no JavaScript types), so the same flow also runs natively.
+
+use std::cell::RefCell;
 
 use burn::module::Module;
 use burn::tensor::Device;
 use serde::Serialize;
-use stepgrpo_core::data::Problem;
 use stepgrpo_core::model::{self, CausalLm};
 use stepgrpo_core::rollout::rollout;
-use stepgrpo_core::steps::Triggers;
 use stepgrpo_core::task;
-use stepgrpo_core::text::Tokenizer;
-use stepgrpo_core::train::{Method, ProblemSet, RlTrainer, SftTrainer, TrainConfig, evaluate};
+use stepgrpo_core::train::{
+    Event, MemoryStore, Method, Phase, PhaseKind, Run, RunSink, checkpoint, prepare, seeds,
+};
 use web_time::Instant;
 
 use crate::config::WebConfig;
 use crate::device::{self, DeviceInfo};
 use crate::error::{WebError, WebResult};
 use crate::view::{RolloutView, parse_chain};
-
-/// The phase a session is in; SFT comes first (it may have zero steps), RL follows.
-enum Phase {
-    Sft(Box<SftTrainer>),
-    Rl(Box<RlTrainer>),
-}
 
 /// Which model answers a `generate` or `evaluate` call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
@@ -73,8 +69,24 @@ pub struct StepReport {
     pub metrics: serde_json::Value,
     /// RL steps: the responses of the step's first group.
     pub group: Vec<RolloutView>,
+    /// What the run reported during the step besides the metrics, e.g. `{ "kind": "saved",
+    /// "step": 50 }` for a checkpoint (take it with `checkpoint()`).
+    pub events: Vec<serde_json::Value>,
     /// Whether every SFT and RL step has run.
     pub done: bool,
+}
+
+/// The newest checkpoint a session saved (every `saveSteps` steps).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedCheckpoint {
+    /// `sft` or the method.
+    pub phase: &'static str,
+    /// Its optimizer step.
+    pub step: usize,
+    /// Its weights as a Hugging Face `model.safetensors` file.
+    #[serde(skip)]
+    pub model: Vec<u8>,
 }
 
 /// Where a session stands.
@@ -117,18 +129,36 @@ pub struct EvalSummary {
     pub seconds: f64,
 }
 
-/// A training session: device, task, trainers and the warm-start model.
+/// The page's sink: the events of the step being run, as messages for its report.
+#[derive(Default)]
+struct Messages {
+    events: RefCell<Vec<serde_json::Value>>,
+}
+
+impl RunSink for Messages {
+    fn event(&self, phase: &str, event: Event<'_>) -> stepgrpo_core::Result<()> {
+        let message = match event {
+            Event::Saved { step, .. } => serde_json::json!({ "kind": "saved", "phase": phase, "step": step }),
+            Event::Note(note) => serde_json::json!({ "kind": "note", "phase": phase, "text": note }),
+            Event::Record(record) => {
+                serde_json::json!({ "kind": "record", "phase": phase, "record": record })
+            }
+            // Progress is the step report itself.
+            _ => return Ok(()),
+        };
+        self.events.borrow_mut().push(message);
+        Ok(())
+    }
+}
+
+/// A training session: the run, its current phase and the warm-start model.
 pub struct Session {
     config: WebConfig,
-    train: TrainConfig,
     method: Method,
     device: Device,
     device_info: DeviceInfo,
-    tokenizer: Tokenizer,
-    eos: Vec<u32>,
-    problems: ProblemSet,
-    held_out: Vec<Problem>,
-    triggers: Triggers,
+    run: Run,
+    sink: Messages,
     phase: Phase,
     warm_start: Option<CausalLm>,
 }
@@ -140,26 +170,11 @@ impl Session {
         let method = config.method()?;
         let picked = device::pick(config.device).await?;
         let device = picked.device.autodiff();
-        device.seed(train.seed);
-        let initial = model::init(&task::model_config(), &device);
-        let (problems, held_out) = ProblemSet::builtin(&train.task, train.seed, train.eval.num_problems);
-        let tokenizer = task::tokenizer();
-        let sft =
-            SftTrainer::new(initial, tokenizer.clone(), problems.clone(), train.sft.clone(), train.seed)?;
-        Ok(Session {
-            eos: tokenizer.eos_token_ids().to_vec(),
-            triggers: train.rl.rollout.triggers.clone(),
-            config,
-            train,
-            method,
-            device,
-            device_info: picked.info,
-            tokenizer,
-            problems,
-            held_out,
-            phase: Phase::Sft(Box::new(sft)),
-            warm_start: None,
-        })
+        let (data, start) = prepare(&train, &device)?;
+        let sink = Messages::default();
+        let run = Run::new(train, data, start, Box::new(MemoryStore::default()), false, &sink)?;
+        let phase = Phase::begin(&run, PhaseKind::Sft, &run.start, &sink)?;
+        Ok(Session { config, method, device, device_info: picked.info, run, sink, phase, warm_start: None })
     }
 
     /// The device in use.
@@ -174,115 +189,94 @@ impl Session {
 
     /// Where the session stands.
     pub fn status(&self) -> Status {
-        let (phase, sft_step, rl_step) = match &self.phase {
-            Phase::Sft(t) => ("sft", t.step, 0),
-            Phase::Rl(t) => ("rl", self.train.sft.max_steps, t.step),
+        let c = &self.run.config;
+        let (phase, sft_step, rl_step) = match self.phase.kind() {
+            PhaseKind::Sft => ("sft", self.phase.step(), 0),
+            PhaseKind::Rl(_) => ("rl", c.sft.max_steps, self.phase.step()),
         };
         Status {
             phase,
             method: self.method.name(),
             sft_step,
-            sft_steps: self.train.sft.max_steps,
+            sft_steps: c.sft.max_steps,
             rl_step,
-            rl_steps: self.train.rl.max_steps,
+            rl_steps: c.rl.max_steps,
             done: self.is_done(),
         }
     }
 
     /// Whether every SFT and RL step has run.
     pub fn is_done(&self) -> bool {
-        match &self.phase {
-            Phase::Sft(_) => self.train.rl.max_steps == 0 && self.sft_done(),
-            Phase::Rl(t) => t.is_done(),
+        match self.phase.kind() {
+            PhaseKind::Sft => self.run.config.rl.max_steps == 0 && self.phase.is_done(),
+            PhaseKind::Rl(_) => self.phase.is_done(),
         }
-    }
-
-    fn sft_done(&self) -> bool {
-        matches!(&self.phase, Phase::Sft(t) if t.is_done())
     }
 
     /// The next step of the run: SFT until its steps are done, then RL.
     pub async fn step(&mut self) -> WebResult<StepReport> {
-        match &self.phase {
-            Phase::Sft(t) if !t.is_done() => self.sft_step().await,
-            _ => self.rl_step().await,
+        if self.phase.kind() == PhaseKind::Sft && !self.phase.is_done() {
+            self.sft_step().await
+        } else {
+            self.rl_step().await
         }
     }
 
     /// One supervised step.
     pub async fn sft_step(&mut self) -> WebResult<StepReport> {
-        let Phase::Sft(trainer) = &mut self.phase else {
+        if self.phase.kind() != PhaseKind::Sft {
             return Err(WebError::Phase("SFT is over: RL has started".into()));
-        };
-        if trainer.is_done() {
-            return Err(WebError::Phase(format!("all {} SFT steps have run", self.train.sft.max_steps)));
         }
-        let start = Instant::now();
-        let m = trainer.step().await?;
-        let done = self.train.rl.max_steps == 0 && trainer.is_done();
-        Ok(StepReport {
-            phase: "sft",
-            step: m.step,
-            total_steps: self.train.sft.max_steps,
-            seconds: start.elapsed().as_secs_f64(),
-            metrics: serde_json::to_value(&m).expect("metrics serialise"),
-            group: Vec::new(),
-            done,
-        })
+        if self.phase.is_done() {
+            return Err(WebError::Phase(format!("all {} SFT steps have run", self.phase.total())));
+        }
+        self.advance("sft").await
     }
 
     /// One RL step; the first one ends SFT (early, if its steps have not all run) and starts RL from
     /// the SFT model.
     pub async fn rl_step(&mut self) -> WebResult<StepReport> {
-        if let Phase::Sft(sft) = &self.phase {
-            let base = sft.model.clone();
+        if self.phase.kind() == PhaseKind::Sft {
+            let (base, _) = self.phase.finish(&self.run, &self.sink).await?;
             self.begin_rl(base)?;
         }
-        let Phase::Rl(trainer) = &mut self.phase else { unreachable!("RL began above") };
-        if trainer.is_done() {
-            return Err(WebError::Phase(format!("all {} RL steps have run", self.train.rl.max_steps)));
+        if self.phase.is_done() {
+            return Err(WebError::Phase(format!("all {} RL steps have run", self.phase.total())));
         }
+        self.advance("rl").await
+    }
+
+    /// Runs the current phase's next step and reports it.
+    async fn advance(&mut self, phase: &'static str) -> WebResult<StepReport> {
         let start = Instant::now();
-        let out = trainer.step().await?;
-        let done = trainer.is_done();
+        let out = self.phase.advance(&self.run, &self.sink).await?;
         let group = out
             .group
             .iter()
-            .map(|s| RolloutView::scored(&self.tokenizer, &self.triggers, s))
+            .map(|s| RolloutView::scored(&self.run.data.tokenizer, &self.run.config.rl.rollout.triggers, s))
             .collect::<WebResult<Vec<_>>>()?;
         Ok(StepReport {
-            phase: "rl",
-            step: out.metrics.step,
-            total_steps: self.train.rl.max_steps,
+            phase,
+            step: out.step,
+            total_steps: self.phase.total(),
             seconds: start.elapsed().as_secs_f64(),
-            metrics: serde_json::to_value(&out.metrics).expect("metrics serialise"),
+            metrics: out.record,
             group,
-            done,
+            events: self.sink.events.take(),
+            done: self.is_done(),
         })
     }
 
     /// Starts RL from `base` (on the autodiff device), which becomes the warm start.
     fn begin_rl(&mut self, base: CausalLm) -> WebResult<()> {
-        let trainer = RlTrainer::new(
-            self.method,
-            base.clone(),
-            self.tokenizer.clone(),
-            self.eos.clone(),
-            self.problems.clone(),
-            self.train.rl.clone(),
-            self.train.seed,
-        )?;
+        self.phase = Phase::begin(&self.run, PhaseKind::Rl(self.method), &base, &self.sink)?;
         self.warm_start = Some(base.valid());
-        self.phase = Phase::Rl(Box::new(trainer));
         Ok(())
     }
 
     fn model(&self, which: Which) -> WebResult<CausalLm> {
         match which {
-            Which::Current => Ok(match &self.phase {
-                Phase::Sft(t) => t.model.valid(),
-                Phase::Rl(t) => t.model.valid(),
-            }),
+            Which::Current => Ok(self.phase.model().valid()),
             Which::WarmStart => self.warm_start.clone().ok_or_else(|| {
                 WebError::Phase("there is no warm start yet: it is the model RL starts from".into())
             }),
@@ -293,26 +287,31 @@ impl Session {
     pub async fn generate(&self, problem: &str, options: &GenerateOptions) -> WebResult<RolloutView> {
         let chain = parse_chain(problem)?;
         let model = self.model(options.model)?;
-        let mut eval = self.train.eval.clone();
+        let c = &self.run.config;
+        let mut eval = c.eval.clone();
         eval.temperature = options.temperature;
         eval.deer = options.deer;
-        let config = eval.rollout(&self.train.rl.rollout, options.seed);
-        let prompt = self.tokenizer.encode(&chain.prompt())?;
-        let out = rollout(&model, &self.tokenizer, &[prompt], &self.eos, &config).await?;
+        let config = eval.rollout(&c.rl.rollout, options.seed);
+        let (tokenizer, eos) = (&self.run.data.tokenizer, &self.run.data.eos);
+        let prompt = tokenizer.encode(&chain.prompt())?;
+        let out = rollout(&model, tokenizer, &[prompt], eos, &config).await?;
         let first = out.first().ok_or_else(|| WebError::Phase("the rollout returned no response".into()))?;
-        RolloutView::new(&self.tokenizer, &self.triggers, &chain, first)
+        RolloutView::new(tokenizer, &c.rl.rollout.triggers, &chain, first)
     }
 
     /// Accuracy and lengths of the chosen model on the first `n` held-out problems (the paper's
     /// protocol: temperature 0.6, top-p 0.9, no probes unless `deer`).
     pub async fn evaluate(&self, n: usize, which: Which, deer: bool) -> WebResult<EvalSummary> {
         let start = Instant::now();
-        let n = n.clamp(1, self.held_out.len());
+        let held_out = &self.run.data.held_out;
+        let n = n.clamp(1, held_out.len());
         let model = self.model(which)?;
-        let mut eval = self.train.eval.clone();
+        let c = &self.run.config;
+        let mut eval = c.eval.clone();
         eval.deer = deer;
-        let config = eval.rollout(&self.train.rl.rollout, self.train.seed ^ 0xe7a1);
-        let report = evaluate(&model, &self.tokenizer, &self.eos, &self.held_out[..n], &config).await?;
+        let config = eval.rollout(&c.rl.rollout, c.seed ^ seeds::EVAL_SAMPLING);
+        let (tokenizer, eos) = (&self.run.data.tokenizer, &self.run.data.eos);
+        let report = stepgrpo_core::train::evaluate(&model, tokenizer, eos, &held_out[..n], &config).await?;
         let s = report.stats;
         Ok(EvalSummary {
             problems: s.responses,
@@ -327,13 +326,24 @@ impl Session {
 
     /// A held-out problem of the task (for a before/after comparison on a problem never trained on).
     pub fn held_out_problem(&self, index: usize) -> String {
-        let p = &self.held_out[index % self.held_out.len()];
+        let held_out = &self.run.data.held_out;
+        let p = &held_out[index % held_out.len()];
         p.prompt.trim_end_matches("\n<think>\n").to_string()
     }
 
     /// The current model as a Hugging Face `model.safetensors` file (f32).
     pub async fn export_checkpoint(&self) -> WebResult<Vec<u8>> {
         Ok(model::to_hf_safetensors(&self.model(Which::Current)?).await?)
+    }
+
+    /// The newest checkpoint of the current phase (saved every `saveSteps` steps), if any.
+    pub fn latest_checkpoint(&self) -> WebResult<Option<SavedCheckpoint>> {
+        let store = self.run.store();
+        let phase = self.phase.kind().name();
+        let Some(dir) = checkpoint::latest(store, phase)? else { return Ok(None) };
+        let step = dir.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let model = store.read(&format!("{dir}/model.safetensors"))?.unwrap_or_default();
+        Ok(Some(SavedCheckpoint { phase, step, model }))
     }
 
     /// Loads a `model.safetensors` of the task's model (exported here or written by `stepgrpo train`)

@@ -97,38 +97,7 @@ impl RolloutView {
     }
 }
 
-/// Parses a problem of the built-in task: `37+8-6`, optionally followed by `=?` and the opened
-/// thinking block of a prompt. Every value along the chain must stay in 0..=99, as in the task.
+/// Parses a problem of the built-in task (see [`Chain::parse`]).
 pub fn parse_chain(text: &str) -> WebResult<Chain> {
-    let bad = |why: &str| WebError::Argument(format!("{text:?} is not a problem like 37+8-6 ({why})"));
-    let expr = text.trim();
-    let expr = expr.strip_suffix("<think>").unwrap_or(expr).trim_end();
-    let expr = expr.strip_suffix("=?").or_else(|| expr.strip_suffix('=')).unwrap_or(expr).trim();
-    let mut numbers = Vec::new();
-    let mut ops = Vec::new();
-    let mut current = String::new();
-    for c in expr.chars().filter(|c| !c.is_whitespace()) {
-        match c {
-            '0'..='9' => current.push(c),
-            '+' | '-' => {
-                numbers.push(std::mem::take(&mut current));
-                ops.push(c);
-            }
-            _ => return Err(bad(&format!("unexpected {c:?}"))),
-        }
-    }
-    numbers.push(current);
-    let values = numbers
-        .iter()
-        .map(|n| n.parse::<i64>().ok().filter(|v| (0..=99).contains(v)))
-        .collect::<Option<Vec<i64>>>()
-        .ok_or_else(|| bad("operands are numbers from 0 to 99"))?;
-    if ops.is_empty() {
-        return Err(bad("at least one + or -"));
-    }
-    let chain = Chain { start: values[0], ops: ops.into_iter().zip(values[1..].iter().copied()).collect() };
-    if chain.values().iter().any(|v| !(0..=99).contains(v)) {
-        return Err(bad("every value along the chain stays in 0..=99"));
-    }
-    Ok(chain)
+    Chain::parse(text).map_err(|e| WebError::Argument(e.to_string()))
 }

@@ -52,18 +52,24 @@ pub async fn read_rows(t: Tensor<2>) -> Result<Vec<f32>> {
     data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
 }
 
-fn check_prompts(prompts: &[Vec<u32>], vocab: usize) -> Result<()> {
+/// Checks that every prompt has ids the model embeds and, with a tokenizer, ids it can decode.
+fn check_prompts(prompts: &[Vec<u32>], model: &CausalLm, tokenizer: Option<&Tokenizer>) -> Result<()> {
     if prompts.is_empty() {
         return Err(Error::invalid("prompts", "no prompt given"));
     }
+    let vocab = model.config.vocab_size;
+    let (limit, whose) = match tokenizer {
+        Some(t) if t.id_limit() < vocab => (t.id_limit(), format!("{} knows", t.path().display())),
+        _ => (vocab, "the model's vocabulary has".to_string()),
+    };
     for (i, p) in prompts.iter().enumerate() {
         if p.is_empty() {
             return Err(Error::invalid("prompt", format!("prompt {i} is empty")));
         }
-        if let Some(bad) = p.iter().find(|&&id| id as usize >= vocab) {
+        if let Some(bad) = p.iter().find(|&&id| id as usize >= limit) {
             return Err(Error::invalid(
                 "token id",
-                format!("prompt {i} has id {bad}, but the vocabulary has {vocab} ids"),
+                format!("prompt {i} has id {bad}, but {whose} {limit} ids"),
             ));
         }
     }
@@ -71,9 +77,14 @@ fn check_prompts(prompts: &[Vec<u32>], vocab: usize) -> Result<()> {
 }
 
 /// Runs `prompts` through the model in one left-padded batch; returns the cache and the logits of
-/// each prompt's next token [rows, vocab], left on the device.
-pub fn prefill(model: &CausalLm, prompts: &[Vec<u32>]) -> Result<(KvCache, Tensor<2>)> {
-    check_prompts(prompts, model.config.vocab_size)?;
+/// each prompt's next token [rows, vocab], left on the device. Prompt ids are checked against the
+/// model and, when given, the tokenizer.
+pub fn prefill(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    tokenizer: Option<&Tokenizer>,
+) -> Result<(KvCache, Tensor<2>)> {
+    check_prompts(prompts, model, tokenizer)?;
     let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let pad: Vec<usize> = prompts.iter().map(|p| width - p.len()).collect();
     let ids: Vec<i64> = prompts
@@ -104,7 +115,8 @@ pub async fn generate(
     if !config.stop_strings.is_empty() && tokenizer.is_none() {
         return Err(Error::invalid("stop_strings", "stop strings need a tokenizer"));
     }
-    let (mut cache, mut logits) = prefill(model, prompts)?;
+    let (mut cache, mut logits) = prefill(model, prompts, tokenizer)?;
+    let vocab_limit = tokenizer.map(Tokenizer::id_limit);
 
     let mut rngs: Vec<Rng> =
         (0..prompts.len()).map(|r| Rng::stream(config.sampling.seed, r as u64)).collect();
@@ -118,7 +130,7 @@ pub async fn generate(
         let mut still = Vec::with_capacity(active.len());
         let mut next = Vec::with_capacity(active.len());
         let uniforms = active.iter().map(|&row| uniform(&config.sampling, &mut rngs[row])).collect();
-        let drawn = draw(logits, uniforms, &config.sampling).await?;
+        let drawn = draw(logits, uniforms, &config.sampling, vocab_limit).await?;
         for (i, &row) in active.iter().enumerate() {
             let id = drawn.ids[i];
             let g = &mut out[row];

@@ -49,11 +49,10 @@ impl SamplingConfig {
         }
         Ok(())
     }
-}
 
-impl From<&SamplingConfig> for SamplingParams {
-    fn from(c: &SamplingConfig) -> Self {
-        SamplingParams { temperature: c.temperature, top_k: c.top_k, top_p: c.top_p }
+    /// The kernel's parameters, drawing only ids below `vocab_limit` (see [`draw`]).
+    fn params(&self, vocab_limit: Option<usize>) -> SamplingParams {
+        SamplingParams { temperature: self.temperature, top_k: self.top_k, top_p: self.top_p, vocab_limit }
     }
 }
 
@@ -76,12 +75,19 @@ pub fn uniform(config: &SamplingConfig, rng: &mut Rng) -> f32 {
 }
 
 /// Draws the next token of every row of `logits` [rows, vocab] on the device (a WGSL kernel on
-/// wgpu): `uniforms[r]` is row r's random number, negative for greedy. Only ids and log-probs are
-/// read back, asynchronously (safe in browsers).
-pub async fn draw(logits: Tensor<2>, uniforms: Vec<f32>, config: &SamplingConfig) -> Result<Draws> {
+/// wgpu): `uniforms[r]` is row r's random number, negative for greedy. Ids at or past
+/// `vocab_limit` (the tokenizer's [`id_limit`](crate::text::Tokenizer::id_limit), when the
+/// embedding has padding rows) are never drawn. Only ids and log-probs are read back,
+/// asynchronously (safe in browsers).
+pub async fn draw(
+    logits: Tensor<2>,
+    uniforms: Vec<f32>,
+    config: &SamplingConfig,
+    vocab_limit: Option<usize>,
+) -> Result<Draws> {
     let rows = uniforms.len();
     let u = Tensor::<1>::from_data(TensorData::new(uniforms, [rows]), &logits.device());
-    let drawn = stepgrpo_shaders::sample(logits, u, config.into());
+    let drawn = stepgrpo_shaders::sample(logits, u, config.params(vocab_limit));
     // Ids travel as floats (exact below 2^24) so that one readback brings both.
     let read = read_rows(Tensor::cat(vec![drawn.ids.float(), drawn.log_probs], 0).reshape([2, rows])).await?;
     let (ids, log_probs) = read.split_at(rows);
@@ -98,7 +104,7 @@ mod tests {
         let flat: Vec<f32> = logits.iter().flatten().copied().collect();
         let t = Tensor::<2>::from_data(TensorData::new(flat, [logits.len(), 4]), &Device::flex());
         let u = logits.iter().map(|_| uniform(config, rng)).collect();
-        pollster::block_on(draw(t, u, config)).unwrap()
+        pollster::block_on(draw(t, u, config, None)).unwrap()
     }
 
     #[test]

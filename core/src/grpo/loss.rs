@@ -17,6 +17,9 @@ pub struct PolicyBatch {
     pub advantages: Tensor<1>,
     /// 1 on response tokens, 0 on padding.
     pub mask: Tensor<2>,
+    /// The policy's entropy at each position, for the metric; `None`: estimated by the sampled
+    /// tokens' negative log-probs (the reference library's `entropy_loss`).
+    pub entropy: Option<Tensor<2>>,
     /// The whole mini-batch's size when this is one micro-batch of it; `None`: this is all of it.
     pub mini_batch: Option<MiniBatchSize>,
 }
@@ -41,12 +44,17 @@ pub struct GrpoLoss {
     pub kl_loss: Tensor<1>,
     /// Mean of old - new log-prob over tokens (how far the policy moved).
     pub ppo_kl: Tensor<1>,
-    /// Mean negative log-prob of the sampled tokens, an entropy estimate.
+    /// The policy's mean entropy over response tokens (see [`PolicyBatch::entropy`]).
     pub entropy: Tensor<1>,
-    /// Fraction of tokens clipped at 1 + epsilon_high (TRL: clip_ratio/high_mean).
-    pub clip_ratio_high: Tensor<1>,
-    /// Fraction of tokens held by the dual clip (TRL: clip_ratio/low_mean).
+    /// Fraction of tokens whose ratio fell below 1 - epsilon with a negative advantage, so the
+    /// clip holds their push (TRL: clip_ratio/low_mean).
     pub clip_ratio_low: Tensor<1>,
+    /// Fraction of tokens whose ratio rose above 1 + epsilon_high with a positive advantage
+    /// (TRL: clip_ratio/high_mean). Low + high is the reference library's `pg_clipfrac`.
+    pub clip_ratio_high: Tensor<1>,
+    /// Fraction of tokens held by the dual clip: negative advantage, ratio above `dual_clip`
+    /// (the reference library's `pg_clipfrac_lower`).
+    pub clip_ratio_dual: Tensor<1>,
 }
 
 /// Mean over response tokens; over the whole mini-batch's tokens when `whole` is given.
@@ -74,7 +82,8 @@ fn average(x: Tensor<2>, mask: &Tensor<2>, mode: LossType, whole: Option<MiniBat
 
 /// Computes the GRPO loss of a mini-batch.
 pub fn grpo_loss(batch: PolicyBatch, config: &GrpoConfig) -> GrpoLoss {
-    let PolicyBatch { log_probs, old_log_probs, ref_log_probs, advantages, mask, mini_batch } = batch;
+    let PolicyBatch { log_probs, old_log_probs, ref_log_probs, advantages, mask, entropy, mini_batch } =
+        batch;
     let adv = advantages.unsqueeze_dim::<2>(1);
     let token_log_ratio = (log_probs.clone() - old_log_probs).clamp(-20.0, 20.0);
     let log_ratio = match config.importance_sampling_level {
@@ -93,11 +102,14 @@ pub fn grpo_loss(batch: PolicyBatch, config: &GrpoConfig) -> GrpoLoss {
     let pg = adv.clone().neg() * ratio;
     let pg_clipped = adv.clone().neg() * clipped_ratio;
     let pg_dual = adv.clone().neg() * config.dual_clip;
-    // max(pg, pg_clipped): PPO's pessimistic bound.
-    let clipped_high = pg.clone().lower(pg_clipped.clone());
-    let pg_max = pg.mask_where(clipped_high.clone(), pg_clipped);
+    // max(pg, pg_clipped): PPO's pessimistic bound; the clip binds where pg < pg_clipped, which is
+    // a ratio past 1 + epsilon_high for a positive advantage, below 1 - epsilon for a negative one.
+    let clipped = pg.clone().lower(pg_clipped.clone());
+    let pg_max = pg.mask_where(clipped.clone(), pg_clipped);
     // For negative advantages the loss is further capped at -A * dual_clip.
-    let negative = adv.lower_elem(0.0);
+    let negative = adv.clone().lower_elem(0.0);
+    let clipped_low = clipped.clone().bool_and(negative.clone());
+    let clipped_high = clipped.bool_and(adv.greater_elem(0.0));
     let dual_hit = pg_max.clone().greater(pg_dual.clone()).bool_and(negative.clone());
     let pg_final = pg_max.mask_where(dual_hit.clone(), pg_dual);
 
@@ -118,9 +130,15 @@ pub fn grpo_loss(batch: PolicyBatch, config: &GrpoConfig) -> GrpoLoss {
     GrpoLoss {
         loss: pg_loss.clone() + kl_loss.clone() * config.beta,
         ppo_kl: masked_mean(token_log_ratio.neg().detach(), &mask, mini_batch),
-        entropy: average(log_probs.neg().detach(), &mask, config.loss_type, mini_batch),
+        entropy: average(
+            entropy.unwrap_or_else(|| log_probs.neg()).detach(),
+            &mask,
+            config.loss_type,
+            mini_batch,
+        ),
+        clip_ratio_low: masked_mean(clipped_low.float(), &mask, mini_batch),
         clip_ratio_high: masked_mean(clipped_high.float(), &mask, mini_batch),
-        clip_ratio_low: masked_mean(dual_hit.float(), &mask, mini_batch),
+        clip_ratio_dual: masked_mean(dual_hit.float(), &mask, mini_batch),
         pg_loss,
         kl_loss,
     }

@@ -64,7 +64,8 @@ pub enum RopeScaling {
 }
 
 /// The floating-point type a checkpoint was saved in (`dtype` / `torch_dtype` in config.json).
-/// Weights are always computed in f32 here; the dtype still decides rotary-frequency rounding.
+/// Weights are always computed in f32 here; the dtype still decides rotary-frequency rounding, and
+/// a model is saved in its own dtype.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Dtype {
     /// float32.
@@ -83,6 +84,15 @@ impl Dtype {
             Dtype::F32 => x,
             Dtype::BF16 => half::bf16::from_f32(x).to_f32(),
             Dtype::F16 => half::f16::from_f32(x).to_f32(),
+        }
+    }
+
+    /// The name transformers writes (`float32`, `bfloat16`, `float16`).
+    pub fn hf_name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "float32",
+            Dtype::BF16 => "bfloat16",
+            Dtype::F16 => "float16",
         }
     }
 
@@ -268,8 +278,8 @@ impl ModelConfig {
         })
     }
 
-    /// The `config.json` contents transformers expects for this config. Weights are written in
-    /// float32, so the dtype written is float32 too.
+    /// The `config.json` contents transformers expects for this config, with the dtype the
+    /// weights are saved in.
     pub fn to_hf_json(&self) -> Value {
         let model_type = match self.architecture {
             Architecture::Qwen3 => "qwen3",
@@ -313,8 +323,8 @@ impl ModelConfig {
             "tie_word_embeddings": self.tie_word_embeddings,
             "rope_theta": self.rope_theta,
             "rope_parameters": rope_parameters,
-            "torch_dtype": "float32",
-            "dtype": "float32",
+            "torch_dtype": self.dtype.hf_name(),
+            "dtype": self.dtype.hf_name(),
             "use_cache": true,
         });
         if self.architecture != Architecture::Qwen2 {
@@ -401,8 +411,8 @@ mod tests {
         assert_eq!(c.rope_theta, 1e6);
         assert_eq!(c.head_dim, 6);
         assert_eq!(c.dtype, Dtype::BF16);
-        let saved = ModelConfig { dtype: Dtype::F32, ..c.clone() };
-        assert_eq!(ModelConfig::from_hf_json(&c.to_hf_json()).unwrap(), saved);
+        // The dtype is written back as it came: a bf16 model is saved as bf16.
+        assert_eq!(ModelConfig::from_hf_json(&c.to_hf_json()).unwrap(), c);
     }
 
     #[test]

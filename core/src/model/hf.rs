@@ -13,7 +13,8 @@ use super::transformer::{CausalLm, DecoderLayer};
 use super::weights::{WeightFiles, to_safetensors};
 use crate::error::{Error, Result};
 
-/// Loads `config.json` and the safetensors weights of `dir` onto `device` (weights become f32).
+/// Loads `config.json` and the safetensors weights of `dir` onto `device` (weights become f32; the
+/// model keeps the checkpoint's dtype for saving).
 pub fn load(dir: &Path, device: &Device) -> Result<CausalLm> {
     let config = ModelConfig::from_file(&dir.join("config.json"))?;
     let mut files = WeightFiles::open(dir)?;
@@ -105,8 +106,9 @@ enum Out {
     Vector(Tensor<1>),
 }
 
-/// The model's weights under their Hugging Face names, as an f32 `model.safetensors` file.
-/// Reads back asynchronously, so it works in browsers too.
+/// The model's weights under their Hugging Face names, as a `model.safetensors` file in the
+/// model's dtype (`config.dtype`: a bf16 checkpoint is saved as bf16, so it reloads with the same
+/// logits). Reads back asynchronously, so it works in browsers too.
 pub async fn to_hf_safetensors(model: &CausalLm) -> Result<Vec<u8>> {
     let lin = |l: &Linear| Out::Matrix(l.weight.val().transpose());
     let vec = |p: &Param<Tensor<1>>| Out::Vector(p.val());
@@ -157,17 +159,24 @@ pub async fn to_hf_safetensors(model: &CausalLm) -> Result<Vec<u8>> {
         let values = data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{name}: {e:?}")))?;
         out.push((name, shape, values));
     }
-    to_safetensors(&out)
+    to_safetensors(&out, model.config.dtype)
+}
+
+/// The files of a Hugging Face model directory: `model.safetensors` (in the model's dtype) and
+/// `config.json`.
+pub async fn hf_files(model: &CausalLm) -> Result<Vec<(String, Vec<u8>)>> {
+    let config = serde_json::to_vec_pretty(&model.config.to_hf_json()).expect("config serializes");
+    Ok(vec![("model.safetensors".into(), to_hf_safetensors(model).await?), ("config.json".into(), config)])
 }
 
 /// Writes `config.json` and `model.safetensors` into `dir` (created if needed), each atomically
 /// (temp file + rename), so transformers can open the result.
 pub async fn save(model: &CausalLm, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let weights = to_hf_safetensors(model).await?;
-    let config = serde_json::to_vec_pretty(&model.config.to_hf_json()).expect("config serializes");
-    write_atomic(&dir.join("model.safetensors"), &weights)?;
-    write_atomic(&dir.join("config.json"), &config)
+    for (name, bytes) in hf_files(model).await? {
+        write_atomic(&dir.join(name), &bytes)?;
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a half file.

@@ -73,10 +73,11 @@ impl CausalLm {
         self.embed_tokens.weight.val().device()
     }
 
-    /// Logits from the final hidden states. The tied weight is the [vocab, hidden] embedding, the
-    /// layout `stepgrpo_shaders::matmul_nt` streams in place on the CPU when decoding (a few rows);
-    /// an untied head goes through [`linear`] like every other projection.
-    fn head(&self, h: Tensor<3>) -> Tensor<3> {
+    /// Logits [batch, time, vocab] from final hidden states (see [`CausalLm::hidden`]). The tied
+    /// weight is the [vocab, hidden] embedding, the layout `stepgrpo_shaders::matmul_nt` streams in
+    /// place on the CPU when decoding (a few rows); an untied head goes through [`linear`] like
+    /// every other projection.
+    pub fn head(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(head) => linear(head, h),
             None => {
@@ -90,6 +91,13 @@ impl CausalLm {
     /// Logits [batch, time, vocab] for whole sequences (training and scoring): causal attention,
     /// positions from 0, no cache. Right padding needs no mask: padded positions come last.
     pub fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        self.head(self.hidden(ids))
+    }
+
+    /// The final (normed) hidden states [batch, time, hidden] of whole sequences, which
+    /// [`CausalLm::head`] turns into logits: a caller can take the logits of a few positions at a
+    /// time instead of all at once.
+    pub fn hidden(&self, ids: Tensor<2, Int>) -> Tensor<3> {
         let [b, t] = ids.dims();
         let device = ids.device();
         let positions = vec![(0..t).collect::<Vec<_>>(); b];
@@ -99,7 +107,7 @@ impl CausalLm {
         for layer in &self.layers {
             x = layer.forward(x, &ctx, None);
         }
-        self.head(self.norm.forward(x))
+        self.norm.forward(x)
     }
 
     /// Feeds `ids` [batch, new] after what `cache` holds and returns the logits of the last new

@@ -125,16 +125,31 @@ impl WeightFiles {
     }
 }
 
-/// Writes `tensors` (name, shape, f32 values) as one safetensors file; the bytes are returned so the
-/// browser can export them too.
-pub fn to_safetensors(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<Vec<u8>> {
-    let bytes: Vec<Vec<u8>> =
-        tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+/// Writes `tensors` (name, shape, f32 values) as one safetensors file of `dtype` (values rounded to
+/// the nearest); the bytes are returned so the browser can export them too.
+pub fn to_safetensors(
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    dtype: crate::model::Dtype,
+) -> Result<Vec<u8>> {
+    use crate::model::Dtype as D;
+    let encode = |v: &[f32]| -> Vec<u8> {
+        match dtype {
+            D::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            D::BF16 => v.iter().flat_map(|&x| half::bf16::from_f32(x).to_le_bytes()).collect(),
+            D::F16 => v.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect(),
+        }
+    };
+    let st_dtype = match dtype {
+        D::F32 => Dtype::F32,
+        D::BF16 => Dtype::BF16,
+        D::F16 => Dtype::F16,
+    };
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, v)| encode(v)).collect();
     let views = tensors
         .iter()
         .zip(&bytes)
         .map(|((name, shape, _), b)| {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)
+            safetensors::tensor::TensorView::new(st_dtype, shape.clone(), b)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| Error::checkpoint(name, e.to_string()))
         })

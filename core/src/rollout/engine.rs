@@ -13,13 +13,27 @@ use crate::rng::Rng;
 use crate::text::Tokenizer;
 
 /// Generates `config.num_generations` responses for each prompt; responses of prompt `p` are
-/// returned contiguously, in order. Row `r` samples from its own stream of `config.sampling.seed`.
+/// returned contiguously, in order. Row `r` samples from its own stream of `config.sampling.seed`;
+/// no row draws an id the tokenizer does not know.
 pub async fn rollout(
     model: &CausalLm,
     tokenizer: &Tokenizer,
     prompts: &[Vec<u32>],
     eos_token_ids: &[u32],
     config: &RolloutConfig,
+) -> Result<Vec<Rollout>> {
+    rollout_rows(model, tokenizer, prompts, eos_token_ids, config, 0).await
+}
+
+/// [`rollout`] of a slice of a larger batch whose first row is `first_row`: each row samples from
+/// the stream of its place in the whole batch, so cutting a batch into slices changes nothing.
+pub(super) async fn rollout_rows(
+    model: &CausalLm,
+    tokenizer: &Tokenizer,
+    prompts: &[Vec<u32>],
+    eos_token_ids: &[u32],
+    config: &RolloutConfig,
+    first_row: usize,
 ) -> Result<Vec<Rollout>> {
     config.validate()?;
     let inducer = match &config.truncation {
@@ -30,7 +44,8 @@ pub async fn rollout(
     let g = config.num_generations;
 
     // One prefill per prompt, then each prompt's cache row is copied to its G responses.
-    let (prompt_cache, prompt_logits) = prefill(model, prompts)?;
+    let (prompt_cache, prompt_logits) = prefill(model, prompts, Some(tokenizer))?;
+    let vocab_limit = Some(tokenizer.id_limit());
     let copies: Vec<usize> = (0..prompts.len()).flat_map(|p| std::iter::repeat_n(p, g)).collect();
     let mut cache = prompt_cache.select_rows(&copies);
     let rows_of = copies.iter().map(|&p| p as i64).collect::<Vec<_>>();
@@ -40,7 +55,9 @@ pub async fn rollout(
     let mut rows: Vec<Row> = copies
         .iter()
         .enumerate()
-        .map(|(r, &p)| Row::new(p, prompts[p].len(), Rng::stream(config.sampling.seed, r as u64)))
+        .map(|(r, &p)| {
+            Row::new(p, prompts[p].len(), Rng::stream(config.sampling.seed, (first_row + r) as u64))
+        })
         .collect();
     // `active[i]` is the row held in cache row i.
     let mut active: Vec<usize> = (0..rows.len()).collect();
@@ -49,7 +66,7 @@ pub async fn rollout(
         let mut keep = Vec::with_capacity(active.len());
         // Only ids and log-probs come back from the device: probing rows draw greedily.
         let uniforms = active.iter().map(|&r| rows[r].uniform(&shared)).collect();
-        let drawn = draw(logits, uniforms, &config.sampling).await?;
+        let drawn = draw(logits, uniforms, &config.sampling, vocab_limit).await?;
         for (i, &r) in active.iter().enumerate() {
             let step = rows[r].step(drawn.ids[i], drawn.log_probs[i], &shared)?;
             if let Some(len) = step.rewind {
@@ -69,5 +86,11 @@ pub async fn rollout(
         }
         logits = feed(model, &mut cache, tokens);
     }
-    Ok(rows.into_iter().map(|r| r.out).collect())
+    rows.into_iter()
+        .map(|r| {
+            let mut out = r.out;
+            out.find_steps(tokenizer, &config.triggers)?;
+            Ok(out)
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ use super::probe::{ExitType, ProbeRecord, close_text, confidence};
 use crate::decode::uniform;
 use crate::error::Result;
 use crate::rng::Rng;
+use crate::steps::{Triggers, step_starts};
 use crate::text::Tokenizer;
 
 /// Tokens decoded around the newest one to detect triggers and stop texts.
@@ -18,16 +19,34 @@ const WINDOW: usize = 16;
 /// A finished response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
-    /// Index of its prompt in the batch.
+    /// Index of its prompt in the batch: the responses of one prompt form its group.
     pub prompt: usize,
     /// The trained response tokens (probes never appear here).
     pub ids: Vec<u32>,
+    /// Per token, its log-prob under the model that sampled it (the untempered softmax); `None`
+    /// for a token the rollout inserted rather than sampled (the text that closes the thinking
+    /// after an exit).
+    pub log_probs: Vec<Option<f32>>,
+    /// Token index where each semantic step starts (step 0 at 0; an empty step starts where the
+    /// next one does): as many as the response has steps.
+    pub step_starts: Vec<usize>,
     /// How its thinking ended.
     pub exit: ExitType,
     /// Every probe it made, in order.
     pub probes: Vec<ProbeRecord>,
     /// Whether it hit `max_completion_length`.
     pub clipped: bool,
+    /// The weights that sampled it: the optimizer steps they had taken.
+    pub policy_version: u64,
+}
+
+impl Rollout {
+    /// Sets [`Rollout::step_starts`] from the decoded response.
+    pub fn find_steps(&mut self, tokenizer: &Tokenizer, triggers: &Triggers) -> Result<()> {
+        let (text, offsets) = tokenizer.decode_with_offsets(&self.ids)?;
+        self.step_starts = step_starts(&triggers.steps(&text), &offsets);
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -81,9 +100,12 @@ impl Row {
             out: Rollout {
                 prompt,
                 ids: Vec::new(),
+                log_probs: Vec::new(),
+                step_starts: Vec::new(),
                 exit: ExitType::Natural,
                 probes: Vec::new(),
                 clipped: false,
+                policy_version: 0,
             },
             prompt_len,
             mode: Mode::Think,
@@ -115,7 +137,7 @@ impl Row {
         if let Mode::Probe { .. } = self.mode {
             rewind = self.probe_step(id, log_prob, s)?;
         } else if self.queue.is_empty() {
-            self.sample_step(id, s, &mut rewind)?;
+            self.sample_step(id, log_prob, s, &mut rewind)?;
         }
         if self.is_done() {
             return Ok(Step { rewind, feed: None });
@@ -139,8 +161,15 @@ impl Row {
         self.queue.clear();
     }
 
-    fn sample_step(&mut self, id: u32, s: &Shared, rewind: &mut Option<usize>) -> Result<()> {
+    fn sample_step(&mut self, id: u32, log_prob: f32, s: &Shared, rewind: &mut Option<usize>) -> Result<()> {
+        if self.out.ids.len() >= s.config.max_completion_length {
+            // The text that closed the thinking used up the budget: nothing more is sampled.
+            self.out.clipped = true;
+            self.finish(ExitType::Natural);
+            return Ok(());
+        }
         self.out.ids.push(id);
+        self.out.log_probs.push(Some(log_prob));
         let n = self.out.ids.len();
         let thinking = matches!(self.mode, Mode::Think);
         if s.eos.contains(&id) {
@@ -223,9 +252,11 @@ impl Row {
     /// answer; returns the cache length to rewind to. Tokens after the cut are fed anew.
     fn close(&mut self, at: usize, exit: ExitType, s: &Shared) -> Result<usize> {
         self.out.ids.truncate(at);
+        self.out.log_probs.truncate(at);
         let text = s.tokenizer.decode(&self.out.ids)?;
         let close = s.tokenizer.encode(&close_text(&text, &s.config.think_end))?;
         self.out.ids.extend(&close);
+        self.out.log_probs.extend(std::iter::repeat_n(None, close.len()));
         let rewind = self.rewind_to(at);
         self.queue.clear();
         self.queue.extend(&self.out.ids[self.fed..]);

@@ -19,6 +19,7 @@
 //! \boxed{39}
 //! ```
 
+mod recipe;
 mod trace;
 mod vocab;
 
@@ -28,6 +29,7 @@ use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
+pub use recipe::recipe;
 pub use trace::{Example, Segment, TokenizedExample};
 pub use vocab::{EOS, model_config, tokenizer, tokenizer_files};
 
@@ -174,6 +176,44 @@ impl Chain {
     pub fn problem(&self) -> Problem {
         Problem { prompt: self.prompt(), answer: self.answer().to_string() }
     }
+
+    /// Parses a problem of the task: `37+8-6`, optionally followed by `=?` and the opened thinking
+    /// block of a prompt. Every value along the chain must stay in 0..=99, as in the task.
+    pub fn parse(text: &str) -> Result<Chain> {
+        let bad =
+            |why: &str| Error::invalid("problem", format!("{text:?} is not a problem like 37+8-6 ({why})"));
+        let expr = text.trim();
+        let expr = expr.strip_suffix("<think>").unwrap_or(expr).trim_end();
+        let expr = expr.strip_suffix("=?").or_else(|| expr.strip_suffix('=')).unwrap_or(expr).trim();
+        let mut numbers = Vec::new();
+        let mut ops = Vec::new();
+        let mut current = String::new();
+        for c in expr.chars().filter(|c| !c.is_whitespace()) {
+            match c {
+                '0'..='9' => current.push(c),
+                '+' | '-' => {
+                    numbers.push(std::mem::take(&mut current));
+                    ops.push(c);
+                }
+                _ => return Err(bad(&format!("unexpected {c:?}"))),
+            }
+        }
+        numbers.push(current);
+        let values = numbers
+            .iter()
+            .map(|n| n.parse::<i64>().ok().filter(|v| (0..=99).contains(v)))
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| bad("operands are numbers from 0 to 99"))?;
+        if ops.is_empty() {
+            return Err(bad("at least one + or -"));
+        }
+        let chain =
+            Chain { start: values[0], ops: ops.into_iter().zip(values[1..].iter().copied()).collect() };
+        if chain.values().iter().any(|v| !(0..=99).contains(v)) {
+            return Err(bad("every value along the chain stays in 0..=99"));
+        }
+        Ok(chain)
+    }
 }
 
 fn apply(value: i64, op: char, x: i64) -> i64 {
@@ -197,6 +237,16 @@ mod tests {
             assert!(c.values().iter().all(|v| (0..=99).contains(v)), "{c:?}");
             assert!(c.answer() >= 10);
             assert!(c.prompt().ends_with("=?\n<think>\n"));
+        }
+    }
+
+    #[test]
+    fn parses_what_it_prints() {
+        let c = Chain::parse("37+8-6").unwrap();
+        assert_eq!((c.start, c.answer()), (37, 39));
+        assert_eq!(Chain::parse(&c.prompt()).unwrap(), c);
+        for bad in ["37", "37*2", "99+5", "a+1"] {
+            assert!(Chain::parse(bad).unwrap_err().to_string().contains(bad), "{bad}");
         }
     }
 

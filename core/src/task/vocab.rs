@@ -99,7 +99,7 @@ mod tests {
         for marker in ["<think>", "</think>", "\\boxed{", "Wait", EOS] {
             assert_eq!(tok.encode(marker).unwrap().len(), 1, "{marker}");
         }
-        assert_eq!(tok.vocab_size(), VOCAB.len());
+        assert_eq!(tok.id_limit(), VOCAB.len());
         assert_eq!(tok.eos_token_ids(), &[0]);
     }
 

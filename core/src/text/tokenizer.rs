@@ -12,6 +12,12 @@ pub struct Tokenizer {
     path: PathBuf,
     chat_template: Option<ChatTemplate>,
     eos_token_ids: Vec<u32>,
+    id_limit: usize,
+}
+
+/// One past the largest id of `inner`'s vocabulary, added tokens included.
+fn id_limit(inner: &tokenizers::Tokenizer) -> usize {
+    inner.get_vocab(true).values().max().map_or(0, |&id| id as usize + 1)
 }
 
 impl Tokenizer {
@@ -35,12 +41,14 @@ impl Tokenizer {
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let inner = tokenizers::Tokenizer::from_bytes(bytes)
             .map_err(|e| Error::Tokenizer { path: path.into(), message: e.to_string() })?;
-        Ok(Tokenizer { inner, path: path.into(), chat_template: None, eos_token_ids: Vec::new() })
+        let id_limit = id_limit(&inner);
+        Ok(Tokenizer { inner, path: path.into(), chat_template: None, eos_token_ids: Vec::new(), id_limit })
     }
 
     /// Wraps an already-built tokenizer (e.g. the built-in task's).
     pub fn from_inner(inner: tokenizers::Tokenizer, eos_token_ids: Vec<u32>) -> Self {
-        Tokenizer { inner, path: PathBuf::from("<built-in>"), chat_template: None, eos_token_ids }
+        let id_limit = id_limit(&inner);
+        Tokenizer { inner, path: PathBuf::from("<built-in>"), chat_template: None, eos_token_ids, id_limit }
     }
 
     /// The underlying `tokenizers` tokenizer.
@@ -70,9 +78,15 @@ impl Tokenizer {
         &self.eos_token_ids
     }
 
-    /// Number of ids the tokenizer knows, added tokens included.
-    pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+    /// One past the largest id the tokenizer knows (added tokens included): a model's embedding
+    /// may have more rows (padding), which must never be sampled.
+    pub fn id_limit(&self) -> usize {
+        self.id_limit
+    }
+
+    /// The file the tokenizer was read from (named in errors).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The id of a token, if it is in the vocabulary.
@@ -107,6 +121,24 @@ impl Tokenizer {
         self.inner.decode(ids, false).map_err(|e| self.error(e))
     }
 
+    /// Decodes ids to text as [`decode`](Self::decode) does, with each token's byte range in it: a
+    /// token's piece is the text it adds to those before it (empty while it only starts a character
+    /// that a later token completes), so spaces a decoder puts between tokens stay in place.
+    pub fn decode_with_offsets(&self, ids: &[u32]) -> Result<(String, Vec<(usize, usize)>)> {
+        self.decode(ids)?; // names an unknown id
+        let mut stream = self.inner.decode_stream(false);
+        let mut text = String::new();
+        let mut offsets = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let start = text.len();
+            if let Some(piece) = stream.step(id).map_err(|e| self.error(e))? {
+                text.push_str(&piece);
+            }
+            offsets.push((start, text.len()));
+        }
+        Ok((text, offsets))
+    }
+
     /// Renders a single user prompt with the chat template (generation prompt appended).
     pub fn apply_chat_template(&self, messages: &[Message], enable_thinking: bool) -> Result<String> {
         let template = self.chat_template.as_ref().ok_or_else(|| {
@@ -133,6 +165,9 @@ mod tests {
             let want: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
             assert_eq!(tok.encode(text).unwrap(), want, "encoding {text:?}");
             assert_eq!(tok.decode(&want).unwrap(), text, "decoding {text:?}");
+            let (joined, offsets) = tok.decode_with_offsets(&want).unwrap();
+            assert_eq!(joined, text, "pieces of {text:?}");
+            assert!(offsets.windows(2).all(|w| w[0].1 == w[1].0), "contiguous pieces of {text:?}");
         }
         for case in cases["chat_template"].as_array().unwrap() {
             let messages: Vec<Message> = serde_json::from_value(case["messages"].clone()).unwrap();
@@ -141,6 +176,7 @@ mod tests {
             assert_eq!(rendered, case["rendered"].as_str().unwrap(), "enable_thinking={thinking}");
         }
         assert_eq!(tok.eos_token_ids(), &[151645]);
+        assert_eq!(tok.id_limit(), 151_669, "Qwen3's embedding has 151,936 rows, its tokenizer fewer ids");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::logprobs::selective_log_softmax;
+use crate::logprobs::{self, TokenLogProbs};
 use crate::model::CausalLm;
 
 /// One training sequence: a prompt, its completion, and which completion tokens carry loss.
@@ -29,6 +29,8 @@ pub struct TokenBatch {
     pub mask: Tensor<2>,
     /// Trained tokens in the batch.
     pub tokens: usize,
+    /// Per sequence, the column of its first completion target and its completion's length.
+    completions: Vec<(usize, usize)>,
 }
 
 impl TokenBatch {
@@ -57,7 +59,29 @@ impl TokenBatch {
             targets: ids.narrow(1, 1, t - 1),
             mask: Tensor::from_data(TensorData::new(mask, [b, t - 1]), device),
             tokens,
+            completions: sequences.iter().map(|s| (s.prompt.len().max(1) - 1, s.completion.len())).collect(),
         }
+    }
+
+    /// Per-completion-token `values` of each sequence laid out like the targets [B, T-1] (0 on
+    /// prompt and padding positions).
+    pub fn place(&self, values: &[&[f32]]) -> Tensor<2> {
+        let [b, width] = self.targets.dims();
+        let mut out = vec![0f32; b * width];
+        for (i, (&(start, len), v)) in self.completions.iter().zip(values).enumerate() {
+            out[i * width + start..i * width + start + len].copy_from_slice(&v[..len]);
+        }
+        Tensor::from_data(TensorData::new(out, [b, width]), &self.targets.device())
+    }
+
+    /// The completion tokens' values of each sequence from `read`, a [B, T-1] tensor's data: the
+    /// inverse of [`TokenBatch::place`].
+    pub fn take(&self, read: &[f32]) -> Vec<Vec<f32>> {
+        let [_, width] = self.targets.dims();
+        let row = |i: usize, (start, len): (usize, usize)| {
+            read[i * width + start..i * width + start + len].to_vec()
+        };
+        self.completions.iter().enumerate().map(|(i, &c)| row(i, c)).collect()
     }
 
     /// The same batch on the device without autodiff (for models that are not trained).
@@ -67,6 +91,7 @@ impl TokenBatch {
             targets: self.targets.clone().inner(),
             mask: self.mask.clone().inner(),
             tokens: self.tokens,
+            completions: self.completions.clone(),
         }
     }
 }
@@ -92,17 +117,16 @@ pub fn length_buckets(lengths: &[usize], min_parts: usize, max_tokens: usize) ->
     parts
 }
 
-/// Log-probability of every target under `model` [B, T-1], with the logits divided by
-/// `temperature`: the policy that sampled at that temperature (TRL's convention; 1 = the model).
-pub fn token_log_probs(model: &CausalLm, batch: &TokenBatch, temperature: f64) -> Tensor<2> {
-    let logits = model.forward(batch.inputs.clone());
-    let logits = if temperature == 1.0 { logits } else { logits / temperature };
-    selective_log_softmax(logits, batch.targets.clone())
+/// Log-probability of every target under `model`, and the entropy at each position [B, T-1], with
+/// the logits divided by `temperature`: the policy that sampled at that temperature (TRL's
+/// convention; 1 = the model).
+pub fn token_log_probs(model: &CausalLm, batch: &TokenBatch, temperature: f64) -> TokenLogProbs {
+    logprobs::token_log_probs(model, batch.inputs.clone(), batch.targets.clone(), temperature)
 }
 
 /// Summed negative log-likelihood of the trained tokens.
 fn nll_sum(model: &CausalLm, batch: &TokenBatch) -> Tensor<1> {
-    -(token_log_probs(model, batch, 1.0) * batch.mask.clone()).sum()
+    -(token_log_probs(model, batch, 1.0).log_probs * batch.mask.clone()).sum()
 }
 
 /// Threads worth using for the gradients of `rows` sequences on `device`: on the CPU backend, one

@@ -1,16 +1,15 @@
-//! Checkpoints: a Hugging Face model directory (weights, config, tokenizer) plus the optimizer and
-//! trainer state needed to continue exactly. A checkpoint is built in a temporary directory and
-//! renamed into place, so a crash never leaves a half-written one.
-
-use std::path::{Path, PathBuf};
+//! Checkpoints: a Hugging Face model directory (weights in the model's dtype, config, tokenizer)
+//! plus the optimizer and trainer state needed to continue exactly. Each is written whole through
+//! a [`Store`], so a crash never leaves a half-written one to resume from.
 
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 
 use super::optim::Optimizer;
+use super::store::Store;
 use crate::error::{Error, Result};
-use crate::model::{self, CausalLm, write_atomic};
+use crate::model::{CausalLm, ModelConfig, hf_files};
 
 /// Where a phase stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,69 +23,60 @@ pub struct TrainerState {
 /// Checkpoints kept per phase (older ones are deleted).
 const KEEP: usize = 2;
 
-/// Writes `{dir}/checkpoint-{step}`: the HF model directory with `files` (tokenizer and generation
-/// config), the model record with its parameter ids, the optimizer state and `trainer_state.json`.
+/// The file holding an RL trainer's generation of rollouts when a checkpoint falls inside one.
+const GENERATION_FILE: &str = "generation.json";
+
+/// The files of a Hugging Face model directory (see [`hf_files`]), then `extra` (tokenizer and
+/// generation config).
+pub async fn model_files(model: &CausalLm, extra: &[(String, Vec<u8>)]) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = hf_files(model).await?;
+    files.extend(extra.iter().cloned());
+    Ok(files)
+}
+
+/// Writes `{phase}/checkpoint-{step}`: the model directory with `files`, the model record with
+/// its parameter ids, the optimizer state, `trainer_state.json` and, when given, the pending
+/// generation of an RL trainer. Keeps the newest two. Returns the checkpoint's path in `store`.
 pub async fn save(
-    dir: &Path,
+    store: &dyn Store,
     model: &CausalLm,
     optim: &Optimizer,
     state: &TrainerState,
     files: &[(String, Vec<u8>)],
-) -> Result<PathBuf> {
-    let target = dir.join(format!("checkpoint-{}", state.step));
-    let tmp = dir.join(format!(".checkpoint-{}.tmp", state.step));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    }
-    save_model_dir(&tmp, model, files).await?;
+    generation: Option<Vec<u8>>,
+) -> Result<String> {
+    let dir = format!("{}/checkpoint-{}", state.phase, state.step);
+    let mut all = model_files(model, files).await?;
     let record =
-        model.clone().into_record().into_bytes().map_err(|e| Error::checkpoint(&tmp, e.to_string()))?;
-    write_atomic(&tmp.join("model.bpk"), &record)?;
-    write_atomic(&tmp.join("optimizer.bpk"), &optim.to_bytes()?)?;
-    write_atomic(
-        &tmp.join("trainer_state.json"),
-        &serde_json::to_vec_pretty(state).expect("state serialises"),
-    )?;
-    if target.exists() {
-        std::fs::remove_dir_all(&target).map_err(|e| Error::io(&target, e))?;
+        model.clone().into_record().into_bytes().map_err(|e| Error::checkpoint(&dir, e.to_string()))?;
+    all.push(("model.bpk".into(), record.to_vec()));
+    all.push(("optimizer.bpk".into(), optim.to_bytes()?));
+    all.push(("trainer_state.json".into(), serde_json::to_vec_pretty(state).expect("state serialises")));
+    if let Some(g) = generation {
+        all.push((GENERATION_FILE.into(), g));
     }
-    std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
-    let all = list(dir)?;
-    for (_, old) in all.iter().take(all.len().saturating_sub(KEEP)) {
-        std::fs::remove_dir_all(old).map_err(|e| Error::io(old, e))?;
+    store.write_dir(&dir, &all)?;
+    let checkpoints = list(store, &state.phase)?;
+    for (_, old) in checkpoints.iter().take(checkpoints.len().saturating_sub(KEEP)) {
+        store.remove_dir(old)?;
     }
-    Ok(target)
+    Ok(dir)
 }
 
-/// Writes a Hugging Face model directory: weights and config, then `files`.
-pub async fn save_model_dir(dir: &Path, model: &CausalLm, files: &[(String, Vec<u8>)]) -> Result<()> {
-    model::save(model, dir).await?;
-    for (name, bytes) in files {
-        write_atomic(&dir.join(name), bytes)?;
-    }
-    Ok(())
-}
-
-/// The complete checkpoints in `dir`, oldest first.
-fn list(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
-    if !dir.exists() {
-        return Ok(Vec::new());
-    }
-    let mut out: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let step = e.file_name().to_str()?.strip_prefix("checkpoint-")?.parse().ok()?;
-            Some((step, e.path()))
-        })
+/// The checkpoints of `phase`, oldest first, with their steps.
+fn list(store: &dyn Store, phase: &str) -> Result<Vec<(usize, String)>> {
+    let mut out: Vec<(usize, String)> = store
+        .dirs(phase)?
+        .into_iter()
+        .filter_map(|name| Some((name.strip_prefix("checkpoint-")?.parse().ok()?, format!("{phase}/{name}"))))
         .collect();
     out.sort();
     Ok(out)
 }
 
-/// The newest complete checkpoint in `dir`, if any.
-pub fn latest(dir: &Path) -> Result<Option<PathBuf>> {
-    Ok(list(dir)?.pop().map(|(_, p)| p))
+/// The newest checkpoint of `phase`, if any.
+pub fn latest(store: &dyn Store, phase: &str) -> Result<Option<String>> {
+    Ok(list(store, phase)?.pop().map(|(_, dir)| dir))
 }
 
 /// A loaded checkpoint.
@@ -97,16 +87,37 @@ pub struct Restored {
     pub optimizer: Vec<u8>,
     /// The trainer state.
     pub state: TrainerState,
+    /// The pending generation of an RL trainer, when it stopped inside one.
+    pub generation: Option<Vec<u8>>,
 }
 
-/// Loads checkpoint `path` into `model` (a freshly built model of the same config).
-pub fn load(path: &Path, model: CausalLm) -> Result<Restored> {
-    let read = |name: &str| crate::error::read_file(&path.join(name));
+/// Loads checkpoint `dir` of `store` into `model` (a freshly built model of the same config).
+pub fn load(store: &dyn Store, dir: &str, model: CausalLm) -> Result<Restored> {
+    let read = |name: &str| required(store, dir, name);
+    let at = |name: &str| store.describe(&format!("{dir}/{name}"));
     let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(read("model.bpk")?))
-        .map_err(|e| Error::checkpoint(path.join("model.bpk"), e.to_string()))?;
-    let model = model
-        .try_load_record(record)
-        .map_err(|e| Error::checkpoint(path.join("model.bpk"), e.to_string()))?;
-    let state = crate::error::read_json(&path.join("trainer_state.json"))?;
-    Ok(Restored { model, optimizer: read("optimizer.bpk")?, state })
+        .map_err(|e| Error::checkpoint(at("model.bpk"), e.to_string()))?;
+    let model =
+        model.try_load_record(record).map_err(|e| Error::checkpoint(at("model.bpk"), e.to_string()))?;
+    let state = serde_json::from_slice(&read("trainer_state.json")?)
+        .map_err(|source| Error::Json { path: at("trainer_state.json").into(), source })?;
+    let generation = store.read(&format!("{dir}/{GENERATION_FILE}"))?;
+    Ok(Restored { model, optimizer: read("optimizer.bpk")?, state, generation })
+}
+
+/// Loads the model directory `dir` of `store` (a phase's `final/`) onto `device`.
+pub fn load_model(store: &dyn Store, dir: &str, device: &burn::tensor::Device) -> Result<CausalLm> {
+    let read = |name: &str| required(store, dir, name);
+    let at = store.describe(&format!("{dir}/config.json"));
+    let raw: serde_json::Value = serde_json::from_slice(&read("config.json")?)
+        .map_err(|source| Error::Json { path: at.clone().into(), source })?;
+    let config =
+        ModelConfig::from_hf_json(&raw).map_err(|message| Error::Config { path: at.into(), message })?;
+    crate::model::from_safetensors(&config, read("model.safetensors")?, device)
+}
+
+/// File `name` of directory `dir`, which must exist.
+fn required(store: &dyn Store, dir: &str, name: &str) -> Result<Vec<u8>> {
+    let path = format!("{dir}/{name}");
+    store.read(&path)?.ok_or_else(|| Error::checkpoint(store.describe(&path), "missing"))
 }

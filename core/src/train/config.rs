@@ -1,5 +1,9 @@
 //! Every knob of a training run. Names follow TRL's `GRPOConfig` / transformers' `TrainingArguments`
 //! where one exists; every struct validates itself before any work starts.
+//!
+//! The defaults are the paper's release setting for Hugging Face models (Qwen3 and kin, real
+//! problem sets). The built-in task's tiny model trains with its own recipe,
+//! [`crate::task::recipe`].
 
 use std::path::PathBuf;
 
@@ -28,7 +32,8 @@ pub enum Schedule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OptimConfig {
-    /// Peak learning rate. Default 3e-5 (tiny models need more than the paper's 1e-6).
+    /// Peak learning rate. Default 1e-6, the paper's for billion-parameter models (tiny models
+    /// need far more).
     pub learning_rate: f64,
     /// Decoupled weight decay. Default 0.01.
     pub weight_decay: f64,
@@ -49,7 +54,7 @@ pub struct OptimConfig {
 impl Default for OptimConfig {
     fn default() -> Self {
         OptimConfig {
-            learning_rate: 3e-5,
+            learning_rate: 1e-6,
             weight_decay: 0.01,
             adam_beta1: 0.9,
             adam_beta2: 0.999,
@@ -103,49 +108,48 @@ impl OptimConfig {
     }
 }
 
-/// The supervised warm start on the task's traces.
+/// The supervised warm start on the built-in task's traces (a model directory starts RL as it is).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SftConfig {
-    /// Optimizer steps (0 skips the warm start). Default 600.
+    /// Optimizer steps (0 skips the warm start). Default 0; the built-in recipe: 600.
     pub max_steps: usize,
     /// Examples per step. Default 32.
     pub batch_size: usize,
-    /// Default: lr 3e-3, 100 warm-up steps, cosine decay (on the built-in task, 600 steps reached
-    /// 81.5-83.5 % held-out accuracy at 3e-3 in two runs, 81.0 % at 2e-3, 59.1 % at 1e-3).
+    /// Default: the [`OptimConfig`] defaults (the built-in recipe: lr 3e-3, 100 warm-up steps,
+    /// cosine decay).
     pub optim: OptimConfig,
 }
 
 impl Default for SftConfig {
     fn default() -> Self {
-        SftConfig {
-            max_steps: 600,
-            batch_size: 32,
-            optim: OptimConfig {
-                learning_rate: 3e-3,
-                warmup_steps: 100,
-                lr_scheduler_type: Schedule::Cosine,
-                ..OptimConfig::default()
-            },
-        }
+        SftConfig { max_steps: 0, batch_size: 32, optim: OptimConfig::default() }
     }
 }
 
-/// The RL phase.
+/// The RL phase. Its defaults are the paper's release: generations of 512 prompts x 5 responses of
+/// up to 16,384 tokens, trained in 4 mini-batches of 128 prompts, for 100 generations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RlConfig {
-    /// Optimizer steps per method. Default 60.
+    /// Optimizer steps per method. Default 400 (100 generations of 4 steps).
     pub max_steps: usize,
-    /// Prompts per step; each gets `rollout.num_generations` responses. Default 16.
+    /// Prompts per optimizer step (its mini-batch); each gets `rollout.num_generations` responses.
+    /// Default 128.
     pub prompts_per_step: usize,
+    /// Optimizer steps that share one generation of rollouts (TRL: `steps_per_generation`): each
+    /// generation samples `steps_per_generation x prompts_per_step` prompts, and every step after
+    /// the first trains on rollouts of an older policy, which the clipped ratio corrects. Default 4.
+    pub steps_per_generation: usize,
+    /// Passes over each generation (TRL: `num_iterations`, the algorithm's mu). Default 1.
+    pub num_iterations: usize,
     /// Micro-batches per optimizer step at least (TRL: `gradient_accumulation_steps`). Default 1.
     pub gradient_accumulation_steps: usize,
     /// Padded tokens per micro-batch at most (0 = no cap). Responses are sorted by length and cut
     /// into micro-batches of similar lengths, so padding every row to the batch's longest costs
     /// little; the update is the same as one batch's. Default 8192.
     pub micro_batch_tokens: usize,
-    /// Default: lr 5e-5, constant (the built-in task: 3e-5 after 10 warm-up steps, see [`TrainConfig::builtin`]).
+    /// Default: the [`OptimConfig`] defaults (the built-in recipe: lr 3e-5 after 10 warm-up steps).
     pub optim: OptimConfig,
     /// The policy loss.
     pub grpo: GrpoConfig,
@@ -158,15 +162,28 @@ pub struct RlConfig {
 impl Default for RlConfig {
     fn default() -> Self {
         RlConfig {
-            max_steps: 60,
-            prompts_per_step: 16,
+            max_steps: 400,
+            prompts_per_step: 128,
+            steps_per_generation: 4,
+            num_iterations: 1,
             gradient_accumulation_steps: 1,
             micro_batch_tokens: 8192,
-            optim: OptimConfig { learning_rate: 5e-5, ..OptimConfig::default() },
+            optim: OptimConfig::default(),
             grpo: GrpoConfig::default(),
-            rollout: RolloutConfig::default(),
+            rollout: RolloutConfig {
+                num_generations: 5,
+                max_completion_length: 16384,
+                ..RolloutConfig::default()
+            },
             reward: RewardConfig::default(),
         }
+    }
+}
+
+impl RlConfig {
+    /// Optimizer steps trained on each generation of rollouts.
+    pub fn steps_per_rollout(&self) -> usize {
+        self.steps_per_generation * self.num_iterations
     }
 }
 
@@ -174,18 +191,19 @@ impl Default for RlConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EvalConfig {
-    /// Held-out problems. Default 500.
+    /// Held-out problems: drawn from the built-in task, or split off the training file when no
+    /// `eval_data` is given (a file given as `eval_data` is used whole). Default 500.
     pub num_problems: usize,
     /// Default 0.6.
     pub temperature: f32,
     /// Default 0.9.
     pub top_p: f32,
-    /// Response tokens at most. Default 512.
+    /// Response tokens at most. Default 16,384 (the training budget).
     pub max_completion_length: usize,
     /// Run the probe loop while evaluating (the DEER baseline), with `rl.rollout.truncation`. Default false.
     pub deer: bool,
     /// During RL, evaluate every this many steps on the first `eval_subset` problems (0 = never).
-    /// Default 10.
+    /// Default 100.
     pub eval_steps: usize,
     /// Problems of the evaluations during RL. Default 100.
     pub eval_subset: usize,
@@ -197,9 +215,9 @@ impl Default for EvalConfig {
             num_problems: 500,
             temperature: 0.6,
             top_p: 0.9,
-            max_completion_length: 512,
+            max_completion_length: 16384,
             deer: false,
-            eval_steps: 10,
+            eval_steps: 100,
             eval_subset: 100,
         }
     }
@@ -215,9 +233,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// A Hugging Face model directory to start from; `None` trains the built-in task's tiny model.
     pub model: Option<PathBuf>,
-    /// Training problems as JSONL (HF models); `None` draws the built-in task's.
+    /// Training problems as JSONL (needed with `model`); the built-in task draws its own.
     pub train_data: Option<PathBuf>,
-    /// Held-out problems as JSONL; `None` draws the built-in task's (from another seed).
+    /// Held-out problems as JSONL, excluded from training; `None`: `eval.num_problems` problems
+    /// split off `train_data` (seeded), or drawn from the built-in task.
     pub eval_data: Option<PathBuf>,
     /// The built-in task.
     pub task: TaskConfig,
@@ -225,15 +244,17 @@ pub struct TrainConfig {
     pub sft: SftConfig,
     /// The RL phase.
     pub rl: RlConfig,
-    /// The methods to train from the warm start, each from the same starting point.
+    /// The methods to train, each from the same starting point. Default `[step_grpo]`.
     pub methods: Vec<Method>,
     /// Evaluation.
     pub eval: EvalConfig,
-    /// Write a checkpoint every this many optimizer steps (0 = only at the end). Default 50.
+    /// Write a checkpoint every this many optimizer steps (0 = only at the end). Default 100.
     pub save_steps: usize,
+    /// Write a metrics record every this many optimizer steps. Default 1.
+    pub logging_steps: usize,
     /// Methods trained at the same time, each on its own thread (results do not depend on it).
-    /// Default 1; the built-in task uses 2, because its tiny model's small operations leave most
-    /// of a second core idle.
+    /// Default 1; the built-in recipe uses 2, because its tiny model's small operations leave
+    /// most of a second core idle.
     pub jobs: usize,
 }
 
@@ -248,9 +269,10 @@ impl Default for TrainConfig {
             task: TaskConfig::default(),
             sft: SftConfig::default(),
             rl: RlConfig::default(),
-            methods: vec![Method::StepGrpo, Method::Grpo, Method::GrpoLengthPenalty],
+            methods: vec![Method::StepGrpo],
             eval: EvalConfig::default(),
-            save_steps: 50,
+            save_steps: 100,
+            logging_steps: 1,
             jobs: 1,
         }
     }
@@ -267,8 +289,15 @@ impl TrainConfig {
         if self.sft.batch_size == 0 {
             return Err(Error::invalid("sft.batch_size", "must be at least 1"));
         }
-        if self.rl.prompts_per_step == 0 {
-            return Err(Error::invalid("rl.prompts_per_step", "must be at least 1"));
+        for (name, v) in [
+            ("rl.prompts_per_step", self.rl.prompts_per_step),
+            ("rl.steps_per_generation", self.rl.steps_per_generation),
+            ("rl.num_iterations", self.rl.num_iterations),
+            ("logging_steps", self.logging_steps),
+        ] {
+            if v == 0 {
+                return Err(Error::invalid(name, "must be at least 1"));
+            }
         }
         let ga = self.rl.gradient_accumulation_steps;
         let rows = self.rl.prompts_per_step * self.rl.rollout.num_generations;
@@ -290,8 +319,23 @@ impl TrainConfig {
         for m in &self.methods {
             m.reward(&self.rl.reward, &self.rl.rollout)?;
         }
-        if self.model.is_some() && self.train_data.is_none() {
-            return Err(Error::invalid("train_data", "a model directory needs a JSONL problem file"));
+        match (&self.model, &self.train_data) {
+            (Some(_), None) => {
+                return Err(Error::invalid("train_data", "a model directory needs a JSONL problem file"));
+            }
+            (None, Some(_)) => {
+                return Err(Error::invalid(
+                    "train_data",
+                    "needs a model directory (`model`, --model): the built-in task draws its own problems",
+                ));
+            }
+            _ => {}
+        }
+        if self.model.is_some() && self.sft.max_steps > 0 {
+            return Err(Error::invalid(
+                "sft.max_steps",
+                "the supervised warm start trains on the built-in task's traces; a model directory starts RL as it is (set it to 0)",
+            ));
         }
         if self.eval.num_problems == 0 && self.eval_data.is_none() {
             return Err(Error::invalid("eval.num_problems", "must be at least 1"));
@@ -307,38 +351,6 @@ impl TrainConfig {
         self.rl.rollout.truncation.as_ref().ok_or_else(|| {
             Error::invalid("rl.rollout.truncation", "the truncating methods and DEER need probe settings")
         })
-    }
-
-    /// The settings for the built-in task: the probe closes the thinking as the task's traces do and
-    /// stops at the closing brace of `\boxed{N}`; its first token, `\boxed{`, is the one the
-    /// confidence skips, so the confidence is that of the answer itself. Responses are short.
-    pub fn builtin() -> TrainConfig {
-        let mut c = TrainConfig::default();
-        // Measured on this task (README): RL updates are noisy at this size, and from a weaker warm
-        // start 4e-5 and 5e-5 cost accuracy; 3e-5 after a short warm-up. 120 steps keep the run,
-        // with its 5000-problem evaluations, under 15 minutes on two cores.
-        c.rl.max_steps = 120;
-        c.rl.optim.learning_rate = 3e-5;
-        c.rl.optim.warmup_steps = 10;
-        // The tiny model's small operations keep about one core busy: train two methods at once.
-        c.jobs = 2;
-        c.rl.rollout.max_completion_length = 128;
-        c.eval.max_completion_length = 128;
-        // The paper's criterion is within 1 point of SFT: at 500 problems one run's accuracy has a
-        // standard error of 2 points, at 5000 of 0.65 (about 20 s of decoding on two cores).
-        c.eval.num_problems = 5000;
-        if let Some(t) = &mut c.rl.rollout.truncation {
-            // The tiny model is sure of its last line whether it is right or wrong: at 0.95 83 % of
-            // the first rollouts exit at their first trigger, every group is all k = 1 and the step
-            // reward has nothing to compare; at 0.999 about a quarter exit and the rest think on,
-            // so a short correct response earns its bonus against long ones (README).
-            t.delta = 0.999;
-            t.inducer = "</think>\n\n".into();
-            t.probe_stop = "}".into();
-            t.probe_max_tokens = 5;
-            t.budget_margin = 8;
-        }
-        c
     }
 }
 
@@ -360,7 +372,7 @@ mod tests {
 
     #[test]
     fn validation_names_the_option() {
-        let mut c = TrainConfig::builtin();
+        let mut c = crate::task::recipe();
         c.validate().unwrap();
         c.rl.gradient_accumulation_steps = 129;
         assert!(c.validate().unwrap_err().to_string().contains("rl.gradient_accumulation_steps"));
@@ -371,6 +383,17 @@ mod tests {
         c.validate().unwrap();
         c.sft.optim.learning_rate = -1.0;
         assert!(c.validate().unwrap_err().to_string().contains("sft.optim.learning_rate"));
+        c.sft.optim.learning_rate = 1e-3;
+        c.rl.num_iterations = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("rl.num_iterations"));
+        let mut hf = TrainConfig {
+            model: Some("m".into()),
+            train_data: Some("t.jsonl".into()),
+            ..TrainConfig::default()
+        };
+        hf.validate().unwrap();
+        hf.sft.max_steps = 5;
+        assert!(hf.validate().unwrap_err().to_string().contains("sft.max_steps"));
         assert_eq!(Method::from_name("grpo").unwrap(), Method::Grpo);
         assert!(Method::from_name("ppo").unwrap_err().to_string().contains("step_grpo"));
     }

@@ -8,12 +8,14 @@ use super::metrics::RolloutStats;
 use crate::data::Problem;
 use crate::decode::SamplingConfig;
 use crate::error::{Error, Result};
+use crate::logprobs::LOGITS_PER_CHUNK;
 use crate::model::CausalLm;
 use crate::reward::{AccuracyConfig, AccuracyReward, Reward, RewardBatch};
 use crate::rollout::{Rollout, RolloutConfig, rollout};
 use crate::text::Tokenizer;
 
-/// Prompts decoded together at most (bounds the key/value cache).
+/// Prompts decoded together at most (bounds the key/value cache); fewer when their logits would
+/// pass [`LOGITS_PER_CHUNK`] (a large vocabulary).
 const CHUNK: usize = 256;
 
 /// One evaluated response, for inspection.
@@ -67,7 +69,8 @@ pub async fn evaluate(
     }
     let seed = rollout_config.sampling.seed;
     let mut rollouts: Vec<Rollout> = Vec::with_capacity(problems.len());
-    for (c, chunk) in problems.chunks(CHUNK).enumerate() {
+    let chunk = CHUNK.min(LOGITS_PER_CHUNK / model.config.vocab_size.max(1)).max(1);
+    for (c, chunk) in problems.chunks(chunk).enumerate() {
         let prompts = chunk.iter().map(|p| tokenizer.encode(&p.prompt)).collect::<Result<Vec<_>>>()?;
         // Each chunk samples from its own streams, so results do not depend on the chunk size.
         let config = RolloutConfig {

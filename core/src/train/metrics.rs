@@ -27,13 +27,19 @@ pub struct RlMetrics {
     pub clipped_ratio: f64,
     /// The KL penalty (before beta).
     pub kl: f64,
-    /// Share of tokens held by the dual clip.
+    /// Share of tokens whose ratio fell below 1 - epsilon with a negative advantage (clipped).
     #[serde(rename = "clip_ratio/low_mean")]
     pub clip_ratio_low: f64,
-    /// Share of tokens clipped at 1 + epsilon_high.
+    /// Share of tokens whose ratio rose above 1 + epsilon_high with a positive advantage (clipped).
     #[serde(rename = "clip_ratio/high_mean")]
     pub clip_ratio_high: f64,
-    /// Mean negative log-prob of the sampled tokens.
+    /// Share of tokens the clip holds at all: low + high.
+    #[serde(rename = "clip_ratio/region_mean")]
+    pub clip_ratio_region: f64,
+    /// Share of tokens held by the dual clip (negative advantage, ratio above `dual_clip`).
+    #[serde(rename = "clip_ratio/dual_mean")]
+    pub clip_ratio_dual: f64,
+    /// The policy's mean entropy over response tokens (of the tempered distribution it sampled).
     pub entropy: f64,
     /// Mean step count of the responses.
     #[serde(rename = "steps/mean")]
@@ -61,7 +67,7 @@ pub struct RlMetrics {
     pub grad_norm: f64,
     /// Learning rate of the step.
     pub learning_rate: f64,
-    /// Seconds spent generating rollouts.
+    /// Seconds spent generating rollouts (0 on a step that reuses its generation's).
     pub rollout_seconds: f64,
     /// Seconds of the whole step.
     pub step_seconds: f64,
@@ -147,7 +153,16 @@ mod tests {
     use super::*;
 
     fn rollout(exit: ExitType, tokens: usize) -> Rollout {
-        Rollout { prompt: 0, ids: vec![1; tokens], exit, probes: Vec::new(), clipped: false }
+        Rollout {
+            prompt: 0,
+            ids: vec![1; tokens],
+            log_probs: vec![None; tokens],
+            step_starts: vec![0],
+            exit,
+            probes: Vec::new(),
+            clipped: false,
+            policy_version: 0,
+        }
     }
 
     fn score(correct: bool) -> RewardOutput {

@@ -1,10 +1,13 @@
 //! Where each step's problems come from: the built-in task (drawn afresh every step, never a
-//! held-out problem) or a user's fixed list (shuffled per epoch). Both depend only on the seed and
-//! the step, so a resumed run sees the same problems as an uninterrupted one.
+//! held-out problem) or a user's fixed list (shuffled per epoch), and how the held-out problems are
+//! kept apart from them. Both depend only on the seed and the step, so a resumed run sees the same
+//! problems as an uninterrupted one.
 
 use std::collections::HashSet;
 
+use super::seeds;
 use crate::data::Problem;
+use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::task::{Chain, TaskConfig, problems};
 
@@ -18,63 +21,127 @@ pub enum ProblemSet {
         /// Prompts never drawn for training.
         held_out: HashSet<String>,
     },
-    /// A fixed list (a user's JSONL file).
+    /// A fixed list (a user's JSONL file), never empty.
     List(Vec<Problem>),
 }
 
-/// Salt of the held-out stream, so it never coincides with a training stream.
-const HELD_OUT: u64 = 0x4e1d_5eed_0000_0000;
+/// Draws in a row that may all be held-out problems before the task is declared too small.
+const MAX_REJECTED: usize = 100_000;
 
 impl ProblemSet {
-    /// The built-in task and its held-out set of `eval_problems` problems.
+    /// The built-in task and its held-out set of `eval_problems` problems drawn from the task.
     pub fn builtin(task: &TaskConfig, seed: u64, eval_problems: usize) -> (ProblemSet, Vec<Problem>) {
         let eval: Vec<Problem> =
-            problems(task, seed ^ HELD_OUT, eval_problems).iter().map(Chain::problem).collect();
-        let held_out = eval.iter().map(|p| p.prompt.clone()).collect();
-        (ProblemSet::Builtin { task: task.clone(), held_out }, eval)
+            problems(task, seed ^ seeds::HELD_OUT, eval_problems).iter().map(Chain::problem).collect();
+        (ProblemSet::builtin_excluding(task, &eval), eval)
     }
 
-    /// Training chains of the built-in task for `step` of the stream `salt` (used for SFT).
-    pub fn chains(&self, seed: u64, salt: u64, step: usize, n: usize) -> Vec<Chain> {
-        let ProblemSet::Builtin { task, held_out } = self else { return Vec::new() };
+    /// The built-in task without the prompts of `held_out` (problems given for evaluation).
+    pub fn builtin_excluding(task: &TaskConfig, held_out: &[Problem]) -> ProblemSet {
+        let held_out = held_out.iter().map(|p| p.prompt.clone()).collect();
+        ProblemSet::Builtin { task: task.clone(), held_out }
+    }
+
+    /// `list` (from `source`, named in errors) without the problems whose prompt is in
+    /// `held_out`; returns the set and how many problems it left out.
+    pub fn list_excluding(
+        list: Vec<Problem>,
+        held_out: &[Problem],
+        source: &str,
+    ) -> Result<(ProblemSet, usize)> {
+        let held: HashSet<&str> = held_out.iter().map(|p| p.prompt.as_str()).collect();
+        let before = list.len();
+        let kept: Vec<Problem> = list.into_iter().filter(|p| !held.contains(p.prompt.as_str())).collect();
+        if kept.is_empty() {
+            return Err(Error::invalid(source, "every problem in it is also an evaluation problem"));
+        }
+        let removed = before - kept.len();
+        Ok((ProblemSet::List(kept), removed))
+    }
+
+    /// Splits `list` (from `source`): `n` distinct problems, chosen by `seed`, are held out for
+    /// evaluation and every copy of them leaves the training list.
+    pub fn split(
+        list: Vec<Problem>,
+        n: usize,
+        seed: u64,
+        source: &str,
+    ) -> Result<(ProblemSet, Vec<Problem>)> {
+        let mut seen = HashSet::new();
+        let distinct: Vec<&Problem> = list.iter().filter(|p| seen.insert(p.prompt.as_str())).collect();
+        if n >= distinct.len() {
+            return Err(Error::invalid(
+                source,
+                format!(
+                    "has {} distinct problems: holding out {n} for evaluation leaves none to train on \
+                     (give eval_data, --eval-data, or fewer eval.num_problems, --eval-problems)",
+                    distinct.len()
+                ),
+            ));
+        }
+        let order = permutation(distinct.len(), seed ^ seeds::SPLIT, 0);
+        let eval: Vec<Problem> = order[..n].iter().map(|&i| distinct[i].clone()).collect();
+        let (set, _) = ProblemSet::list_excluding(list, &eval, source)?;
+        Ok((set, eval))
+    }
+
+    /// Training chains of the built-in task for `step` of the stream `salt` (used for SFT). Fails
+    /// when the held-out set leaves the task almost no problem to train on.
+    pub fn chains(&self, seed: u64, salt: u64, step: usize, n: usize) -> Result<Vec<Chain>> {
+        let ProblemSet::Builtin { task, held_out } = self else { return Ok(Vec::new()) };
         let mut rng = Rng::stream(seed ^ salt, step as u64);
         let mut out = Vec::with_capacity(n);
+        let mut rejected = 0;
         while out.len() < n {
             let c = Chain::sample(task, &mut rng);
             if !held_out.contains(&c.prompt()) {
                 out.push(c);
+                rejected = 0;
+            } else if rejected == MAX_REJECTED {
+                return Err(Error::invalid(
+                    "task",
+                    format!(
+                        "{MAX_REJECTED} problems drawn in a row were all held out for evaluation: the task's \
+                         levels have too few distinct problems for {} held-out ones (lower eval.num_problems \
+                         or add task.levels)",
+                        held_out.len()
+                    ),
+                ));
+            } else {
+                rejected += 1;
             }
         }
-        out
+        Ok(out)
     }
 
-    /// The `n` problems of RL step `step`.
-    pub fn batch(&self, seed: u64, step: usize, n: usize) -> Vec<Problem> {
+    /// The `n` problems of RL generation `index`.
+    pub fn batch(&self, seed: u64, index: usize, n: usize) -> Result<Vec<Problem>> {
         match self {
-            ProblemSet::Builtin { .. } => self.chains(seed, 0, step, n).iter().map(Chain::problem).collect(),
+            ProblemSet::Builtin { .. } => {
+                Ok(self.chains(seed, 0, index, n)?.iter().map(Chain::problem).collect())
+            }
             ProblemSet::List(list) => {
                 let mut order: Option<(usize, Vec<usize>)> = None;
-                (step * n..(step + 1) * n)
+                Ok((index * n..(index + 1) * n)
                     .map(|i| {
                         let (epoch, at) = (i / list.len(), i % list.len());
-                        let (_, perm) = order
-                            .take()
-                            .filter(|(e, _)| *e == epoch)
-                            .unwrap_or_else(|| (epoch, permutation(list.len(), seed, epoch)));
+                        let (_, perm) = order.take().filter(|(e, _)| *e == epoch).unwrap_or_else(|| {
+                            (epoch, permutation(list.len(), seed ^ seeds::LIST_ORDER, epoch))
+                        });
                         let problem = list[perm[at]].clone();
                         order = Some((epoch, perm));
                         problem
                     })
-                    .collect()
+                    .collect())
             }
         }
     }
 }
 
-/// The epoch's fixed order of `n` items: Fisher-Yates from the epoch's stream.
-fn permutation(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+/// The fixed order of `n` items for `stream` of `seed`: Fisher-Yates.
+fn permutation(n: usize, seed: u64, stream: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = Rng::stream(seed, epoch as u64);
+    let mut rng = Rng::stream(seed, stream as u64);
     for k in (1..n).rev() {
         order.swap(k, rng.below(k + 1));
     }
@@ -84,25 +151,54 @@ fn permutation(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::Level;
+
+    fn numbered(n: usize) -> Vec<Problem> {
+        (0..n).map(|i| Problem { prompt: i.to_string(), answer: i.to_string() }).collect()
+    }
 
     #[test]
     fn training_never_draws_a_held_out_problem_and_is_reproducible() {
         let (set, eval) = ProblemSet::builtin(&TaskConfig::default(), 3, 300);
         let held: HashSet<&str> = eval.iter().map(|p| p.prompt.as_str()).collect();
         for step in 0..50 {
-            let batch = set.batch(3, step, 16);
+            let batch = set.batch(3, step, 16).unwrap();
             assert!(batch.iter().all(|p| !held.contains(p.prompt.as_str())));
-            assert_eq!(batch, set.batch(3, step, 16));
+            assert_eq!(batch, set.batch(3, step, 16).unwrap());
         }
     }
 
     #[test]
+    fn a_task_held_out_whole_is_an_error_not_a_hang() {
+        // One level of one operation has 1,620 problems or fewer; 50,000 held-out draws cover them.
+        let tiny = TaskConfig { levels: vec![Level { operands: 2, digits: 1 }], ..TaskConfig::default() };
+        let (set, _) = ProblemSet::builtin(&tiny, 0, 50_000);
+        let err = set.batch(0, 0, 4).unwrap_err().to_string();
+        assert!(err.contains("too few distinct problems") && err.contains("eval.num_problems"), "{err}");
+    }
+
+    #[test]
     fn a_list_is_visited_once_per_epoch() {
-        let list: Vec<Problem> =
-            (0..10).map(|i| Problem { prompt: i.to_string(), answer: i.to_string() }).collect();
-        let set = ProblemSet::List(list);
-        let mut seen: Vec<String> = (0..5).flat_map(|s| set.batch(1, s, 2)).map(|p| p.prompt).collect();
+        let set = ProblemSet::List(numbered(10));
+        let mut seen: Vec<String> =
+            (0..5).flat_map(|s| set.batch(1, s, 2).unwrap()).map(|p| p.prompt).collect();
         seen.sort();
         assert_eq!(seen, (0..10).map(|i| i.to_string()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_split_holds_out_distinct_problems_and_every_copy_of_them() {
+        let mut list = numbered(20);
+        list.extend(numbered(5)); // problems 0..5 twice
+        let (set, eval) = ProblemSet::split(list.clone(), 6, 9, "train.jsonl").unwrap();
+        let ProblemSet::List(train) = &set else { unreachable!() };
+        let held: HashSet<&str> = eval.iter().map(|p| p.prompt.as_str()).collect();
+        assert_eq!(held.len(), 6, "distinct");
+        assert!(train.iter().all(|p| !held.contains(p.prompt.as_str())));
+        let copies = eval.iter().filter(|p| p.prompt.parse::<usize>().unwrap() < 5).count();
+        assert_eq!(train.len(), 25 - 6 - copies, "duplicates of held-out problems go too");
+        assert_eq!(ProblemSet::split(list.clone(), 6, 9, "train.jsonl").unwrap().1, eval, "seeded");
+        let err = ProblemSet::split(list, 20, 9, "train.jsonl").unwrap_err().to_string();
+        assert!(err.contains("train.jsonl") && err.contains("20 distinct"), "{err}");
     }
 }

@@ -1,26 +1,31 @@
-//! One RL method, step by step: rollouts (truncated or plain), rewards, group advantages, and the
-//! GRPO update with a frozen reference model for the KL term.
+//! One RL method, step by step: collect rollouts through a [`RolloutSource`], score them (rewards,
+//! group advantages), update the policy with the GRPO objective, report the step's metrics.
+//! A generation of rollouts may serve several optimizer steps (`steps_per_generation`,
+//! `num_iterations`); those steps train on the sampling policy's log-probs, so the ratio moves
+//! off 1 and the clipping acts.
 
 use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
-use super::batch::{Sequence, TokenBatch, length_buckets, token_log_probs};
 use super::checkpoint::Restored;
 use super::config::RlConfig;
+use super::generation::{Generation, Groups, MiniBatch};
 use super::method::Method;
 use super::metrics::{RlMetrics, RolloutStats, group_spread};
 use super::optim::Optimizer;
 use super::problems::ProblemSet;
+use super::seeds;
+use super::setup::RunData;
+use super::update::{LOSS_TERMS, sampling_log_probs, update};
+use crate::data::Problem;
 use crate::decode::read_rows;
 use crate::error::{Error, Result};
-use crate::grpo::{MiniBatchSize, PolicyBatch, group_advantages, grpo_loss};
+use crate::grpo::group_advantages;
 use crate::model::CausalLm;
 use crate::reward::{Reward, RewardBatch, RewardOutput};
-use crate::rng::Rng;
-use crate::rollout::{Rollout, rollout};
+use crate::rollout::{Rollout, RolloutRequest, RolloutSource};
 use crate::text::Tokenizer;
 
 /// One response of a step with its text and reward, for display.
@@ -43,8 +48,14 @@ pub struct ScoredRollout {
 pub struct RlStep {
     /// The step's metrics.
     pub metrics: RlMetrics,
-    /// The first group's responses.
+    /// The first group of the step's mini-batch.
     pub group: Vec<ScoredRollout>,
+}
+
+/// The generation being trained on, with its groups.
+struct Pending {
+    generation: Generation,
+    groups: Groups,
 }
 
 /// RL training of one method.
@@ -62,22 +73,25 @@ pub struct RlTrainer {
     reward: Box<dyn Reward>,
     problems: ProblemSet,
     tokenizer: Tokenizer,
-    eos: Vec<u32>,
+    pad: u32,
     seed: u64,
+    source: Box<dyn RolloutSource>,
+    /// The optimizer step whose weights the source holds.
+    synced: Option<usize>,
+    pending: Option<Pending>,
 }
 
 impl RlTrainer {
-    /// A trainer at step 0. `model` lives on an autodiff device; the reference model is a frozen
-    /// copy of it, kept only when `config.grpo.beta > 0` (so a resumed run passes its starting model
-    /// here and then restores the checkpoint).
+    /// A trainer at step 0 collecting rollouts from `source`. `model` lives on an autodiff device;
+    /// the reference model is a frozen copy of it, kept only when `config.grpo.beta > 0` (so a
+    /// resumed run passes its starting model here and then restores the checkpoint).
     pub fn new(
         method: Method,
         model: CausalLm,
-        tokenizer: Tokenizer,
-        eos: Vec<u32>,
-        problems: ProblemSet,
+        data: &RunData,
         config: RlConfig,
         seed: u64,
+        source: Box<dyn RolloutSource>,
     ) -> Result<Self> {
         config.grpo.validate()?;
         config.rollout.validate()?;
@@ -98,18 +112,33 @@ impl RlTrainer {
             reference,
             config,
             reward,
-            problems,
-            tokenizer,
-            eos,
+            problems: data.problems.clone(),
+            tokenizer: data.tokenizer.clone(),
+            pad: data.eos.first().copied().unwrap_or(0),
             seed,
+            source,
+            synced: None,
+            pending: None,
         })
     }
 
-    /// Continues from a checkpoint of this phase (model, optimizer state, step).
+    /// Continues from a checkpoint of this phase (model, optimizer state, step, and the generation
+    /// of rollouts it stopped inside, if any).
     pub fn restore(&mut self, restored: Restored) -> Result<()> {
         self.optim.load_bytes(restored.optimizer)?;
         self.model = restored.model;
         self.step = restored.state.step;
+        self.synced = None;
+        self.pending = match restored.generation {
+            Some(bytes) => {
+                let generation: Generation = serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::invalid("checkpoint generation.json", e.to_string()))?;
+                let g = self.config.rollout.num_generations;
+                let groups = Groups::new(&generation.rollouts, generation.prompts.len(), g, "checkpoint")?;
+                Some(Pending { generation, groups })
+            }
+            None => None,
+        };
         Ok(())
     }
 
@@ -118,110 +147,57 @@ impl RlTrainer {
         self.step >= self.config.max_steps
     }
 
-    /// Generates, scores and learns from one batch of problems.
+    /// The generation the next step would train on, serialised, when it is not finished with:
+    /// what a checkpoint taken now must keep to resume exactly.
+    pub fn unfinished_generation(&self) -> Option<Vec<u8>> {
+        let p = self.pending.as_ref().filter(|p| p.generation.index == self.generation_of(self.step))?;
+        Some(serde_json::to_vec(&p.generation).expect("a generation serialises"))
+    }
+
+    fn generation_of(&self, step: usize) -> usize {
+        step / self.config.steps_per_rollout()
+    }
+
+    /// Trains one optimizer step: collect rollouts through the source and score them (when the
+    /// step starts a generation), update the policy on the step's mini-batch, report the metrics.
     pub async fn step(&mut self) -> Result<RlStep> {
         let start = Instant::now();
+        let index = self.generation_of(self.step);
+        let mut rollout_seconds = 0.0;
+        if self.pending.as_ref().is_none_or(|p| p.generation.index != index) {
+            let (problems, prompts, rollouts, groups) = self.collect(index).await?;
+            rollout_seconds = start.elapsed().as_secs_f64();
+            let generation = self.score(index, problems, prompts, rollouts, &groups).await?;
+            self.pending = Some(Pending { generation, groups });
+        }
         let c = &self.config;
-        let problems = self.problems.batch(self.seed, self.step, c.prompts_per_step);
-        let prompts =
-            problems.iter().map(|p| self.tokenizer.encode(&p.prompt)).collect::<Result<Vec<_>>>()?;
-        let mut rollout_config = c.rollout.clone();
-        rollout_config.sampling.seed = Rng::stream(self.seed, self.step as u64).next_u64();
-        if !self.method.truncates() {
-            rollout_config.truncation = None;
-        }
-        let rollouts =
-            rollout(&self.model.valid(), &self.tokenizer, &prompts, &self.eos, &rollout_config).await?;
-        let rollout_seconds = start.elapsed().as_secs_f64();
-
-        // Rewards and group advantages; responses of prompt p are contiguous.
-        let texts = rollouts.iter().map(|r| self.tokenizer.decode(&r.ids)).collect::<Result<Vec<_>>>()?;
-        let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let truths: Vec<&str> = rollouts.iter().map(|r| problems[r.prompt].answer.as_str()).collect();
-        let uids: Vec<String> = rollouts.iter().map(|r| r.prompt.to_string()).collect();
-        let uid_refs: Vec<&str> = uids.iter().map(String::as_str).collect();
-        let lengths: Vec<usize> = rollouts.iter().map(|r| r.ids.len()).collect();
-        let bad = |e: crate::reward::RewardError| Error::invalid("reward", e.to_string());
-        let batch = RewardBatch::new(&text_refs, &truths, &uid_refs)
-            .and_then(|b| b.with_lengths(&lengths))
-            .map_err(bad)?;
-        let scores = self.reward.score(&batch).map_err(bad)?;
-        let rewards: Vec<f64> = scores.iter().map(|s| s.overall).collect();
-        let device = self.model.device();
-        let n = rewards.len();
-        let reward_tensor = rewards.iter().map(|&r| r as f32).collect::<Vec<_>>();
-        let group_of = rollouts.iter().map(|r| r.prompt as i64).collect::<Vec<_>>();
-        let advantages = group_advantages(
-            Tensor::from_data(TensorData::new(reward_tensor, [n]), &device),
-            Tensor::from_data(TensorData::new(group_of, [n]), &device),
-            c.grpo.scale_rewards,
-        );
-
-        // The update, in micro-batches of rows of similar length (see `length_buckets`); each
-        // averages over the whole batch's size, so their gradients add up to the batch's.
-        let pad = self.eos.first().copied().unwrap_or(0);
-        let g = c.rollout.num_generations;
-        let lengths: Vec<usize> = rollouts.iter().map(|r| prompts[r.prompt].len() + r.ids.len()).collect();
-        let whole = MiniBatchSize { tokens: rollouts.iter().map(|r| r.ids.len()).sum(), responses: n };
-        // Log-probs of the policy that sampled: the rollout's tempered distribution (greedy
-        // rollouts, temperature 0, have none; they are scored untempered).
-        let temperature = match c.rollout.sampling.temperature {
-            t if t > 0.0 => t as f64,
-            _ => 1.0,
-        };
-        let mut accumulator = GradientsAccumulator::new();
-        let mut parts: Vec<Tensor<1>> = Vec::new();
-        for rows in length_buckets(&lengths, c.gradient_accumulation_steps, c.micro_batch_tokens) {
-            let sequences: Vec<Sequence> = rows
-                .iter()
-                .map(|&i| Sequence {
-                    prompt: &prompts[rollouts[i].prompt],
-                    completion: &rollouts[i].ids,
-                    trained: None,
-                })
-                .collect();
-            let tokens = TokenBatch::new(&sequences, pad, &device);
-            let log_probs = token_log_probs(&self.model, &tokens, temperature);
-            let ref_log_probs =
-                self.reference.as_ref().map(|r| token_log_probs(r, &tokens.inner(), temperature));
-            let index = rows.iter().map(|&i| i as i64).collect::<Vec<_>>();
-            let index = Tensor::from_data(TensorData::new(index, [rows.len()]), &device);
-            let loss = grpo_loss(
-                PolicyBatch {
-                    // One update per batch: the sampling policy is the current one, so the old
-                    // log-probs are these very log-probs, detached (recomputed on the trained sequence).
-                    old_log_probs: log_probs.clone().detach(),
-                    log_probs,
-                    ref_log_probs: ref_log_probs.map(Tensor::from_inner),
-                    advantages: advantages.clone().select(0, index),
-                    mask: tokens.mask.clone(),
-                    mini_batch: Some(whole),
-                },
-                &c.grpo,
-            );
-            accumulator
-                .accumulate(&self.model, GradientsParams::from_grads(loss.loss.backward(), &self.model));
-            parts.extend(
-                [loss.loss, loss.kl_loss, loss.clip_ratio_low, loss.clip_ratio_high, loss.entropy]
-                    .map(|t| t.inner()),
-            );
-        }
+        let chunk = (self.step % c.steps_per_rollout()) % c.steps_per_generation;
+        let pending = self.pending.as_ref().expect("collected above");
+        let mini = MiniBatch::new(&pending.groups, chunk, c.prompts_per_step);
         let learning_rate = self.optim.lr(self.step);
-        let (model, norm) = self.optim.step(self.step, self.model.clone(), accumulator.grads());
+        let (model, parts) = update(
+            &mut self.optim,
+            self.step,
+            self.model.clone(),
+            self.reference.as_ref(),
+            c,
+            &pending.generation,
+            &mini.rows,
+            self.pad,
+        );
         self.model = model;
         self.step += 1;
-
-        let micro = parts.len() / 5;
-        // One readback: the loss terms, the gradient norm and the shown group's advantages.
-        parts.push(norm);
-        parts.push(advantages.slice(0..g.min(n)));
+        // One readback: the loss terms of every micro-batch and the gradient norm.
         let read = read_rows(Tensor::cat(parts, 0).unsqueeze()).await?;
-        let (grad_norm, shown_advantages) = (read[5 * micro] as f64, &read[5 * micro + 1..]);
-        // Each micro-batch's terms are its share of the batch's averages.
-        let mean_of = |k: usize| read[..5 * micro].chunks(5).map(|c| c[k] as f64).sum::<f64>();
+        let (terms, grad_norm) = (&read[..read.len() - 1], read[read.len() - 1] as f64);
+        // Each micro-batch's terms are its share of the mini-batch's averages.
+        let total = |k: usize| terms.chunks(LOSS_TERMS).map(|c| c[k] as f64).sum::<f64>();
+        let generation = &pending.generation;
+        let rollouts: Vec<Rollout> = mini.rows.iter().map(|&i| generation.rollouts[i].clone()).collect();
+        let scores: Vec<RewardOutput> = mini.rows.iter().map(|&i| generation.scores[i]).collect();
+        let rewards: Vec<f64> = scores.iter().map(|s| s.overall).collect();
         let stats = RolloutStats::new(&rollouts, &scores);
-        let groups: Vec<Vec<usize>> = (0..prompts.len()).map(|p| (p * g..(p + 1) * g).collect()).collect();
-        let (reward_std, frac_reward_zero_std) = group_spread(&rewards, &groups);
+        let (reward_std, frac_reward_zero_std) = group_spread(&rewards, &mini.groups);
         let metrics = RlMetrics {
             method: self.method.name().into(),
             step: self.step,
@@ -230,10 +206,12 @@ impl RlTrainer {
             frac_reward_zero_std,
             mean_length: stats.mean_tokens,
             clipped_ratio: stats.clipped_ratio,
-            kl: mean_of(1),
-            clip_ratio_low: mean_of(2),
-            clip_ratio_high: mean_of(3),
-            entropy: mean_of(4),
+            kl: total(1),
+            clip_ratio_low: total(2),
+            clip_ratio_high: total(3),
+            clip_ratio_region: total(2) + total(3),
+            clip_ratio_dual: total(4),
+            entropy: total(5),
             steps_mean: stats.mean_steps,
             early_exit_rate: stats.early_exit_rate,
             mean_probes: stats.mean_probes,
@@ -241,25 +219,98 @@ impl RlTrainer {
             early_exit_accuracy: stats.early_exit_accuracy,
             accuracy: stats.accuracy,
             tokens_per_correct: stats.tokens_per_correct,
-            loss: mean_of(0),
+            loss: total(0),
             grad_norm,
             learning_rate,
             rollout_seconds,
             step_seconds: start.elapsed().as_secs_f64(),
         };
-        let group = rollouts
+        let group = mini.groups[0]
             .iter()
-            .zip(texts)
-            .zip(scores.iter().zip(shown_advantages))
-            .take(g)
-            .map(|((r, text), (s, &a))| ScoredRollout {
-                prompt: problems[r.prompt].prompt.clone(),
-                text,
-                rollout: r.clone(),
-                reward: *s,
-                advantage: a as f64,
+            .map(|&j| {
+                let i = mini.rows[j];
+                ScoredRollout {
+                    prompt: generation.problems[generation.rollouts[i].prompt].prompt.clone(),
+                    text: generation.texts[i].clone(),
+                    rollout: generation.rollouts[i].clone(),
+                    reward: generation.scores[i],
+                    advantage: generation.advantages[i] as f64,
+                }
             })
             .collect();
         Ok(RlStep { metrics, group })
+    }
+
+    /// The rollouts of generation `index`, sampled by the source with the current weights, checked
+    /// against the request: G responses per prompt, every id in the model's vocabulary.
+    async fn collect(&mut self, index: usize) -> Result<(Vec<Problem>, Vec<Vec<u32>>, Vec<Rollout>, Groups)> {
+        let c = &self.config;
+        let problems = self.problems.batch(self.seed, index, c.prompts_per_step * c.steps_per_generation)?;
+        let prompts =
+            problems.iter().map(|p| self.tokenizer.encode(&p.prompt)).collect::<Result<Vec<_>>>()?;
+        let mut config = c.rollout.clone();
+        config.sampling.seed = seeds::rollout_seed(self.seed, index);
+        if !self.method.truncates() {
+            config.truncation = None;
+        }
+        if self.synced != Some(self.step) {
+            self.source.load_weights(&self.model, self.step as u64).await?;
+            self.synced = Some(self.step);
+        }
+        let rollouts = self.source.collect(RolloutRequest { prompts: &prompts, config: &config }).await?;
+        let groups = Groups::new(&rollouts, prompts.len(), c.rollout.num_generations, self.source.name())?;
+        let vocab = self.model.config.vocab_size;
+        let stray = rollouts
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| r.ids.iter().find(|&&id| id as usize >= vocab).map(|&id| (i, id)));
+        if let Some((i, id)) = stray {
+            return Err(Error::invalid(
+                format!("rollout engine `{}`", self.source.name()),
+                format!("response {i} has token id {id}, but the model has {vocab}"),
+            ));
+        }
+        Ok((problems, prompts, rollouts, groups))
+    }
+
+    /// Rewards of the rollouts, each response's advantage within its group and, when later steps
+    /// reuse the generation, the sampling policy's log-probs.
+    async fn score(
+        &self,
+        index: usize,
+        problems: Vec<Problem>,
+        prompts: Vec<Vec<u32>>,
+        rollouts: Vec<Rollout>,
+        groups: &Groups,
+    ) -> Result<Generation> {
+        let texts = rollouts.iter().map(|r| self.tokenizer.decode(&r.ids)).collect::<Result<Vec<_>>>()?;
+        let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let truths: Vec<&str> = rollouts.iter().map(|r| problems[r.prompt].answer.as_str()).collect();
+        let group_of = groups.ids(rollouts.len());
+        let uids: Vec<String> = group_of.iter().map(usize::to_string).collect();
+        let uid_refs: Vec<&str> = uids.iter().map(String::as_str).collect();
+        let lengths: Vec<usize> = rollouts.iter().map(|r| r.ids.len()).collect();
+        let bad = |e: crate::reward::RewardError| Error::invalid("reward", e.to_string());
+        let batch = RewardBatch::new(&text_refs, &truths, &uid_refs)
+            .and_then(|b| b.with_lengths(&lengths))
+            .map_err(bad)?;
+        let scores = self.reward.score(&batch).map_err(bad)?;
+        let device = self.model.device();
+        let n = scores.len();
+        let rewards: Vec<f32> = scores.iter().map(|s| s.overall as f32).collect();
+        let group_ids: Vec<i64> = group_of.iter().map(|&g| g as i64).collect();
+        let advantages = group_advantages(
+            Tensor::from_data(TensorData::new(rewards, [n]), &device),
+            Tensor::from_data(TensorData::new(group_ids, [n]), &device),
+            self.config.grpo.scale_rewards,
+        );
+        let advantages = read_rows(advantages.unsqueeze()).await?;
+        let mut generation =
+            Generation { index, problems, prompts, rollouts, texts, scores, advantages, old_log_probs: None };
+        if self.config.steps_per_rollout() > 1 {
+            let old = sampling_log_probs(&self.model, &self.config, &generation, self.pad).await?;
+            generation.old_log_probs = Some(old);
+        }
+        Ok(generation)
     }
 }

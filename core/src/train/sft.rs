@@ -9,16 +9,14 @@ use super::checkpoint::Restored;
 use super::config::SftConfig;
 use super::optim::Optimizer;
 use super::problems::ProblemSet;
+use super::seeds;
+use super::setup::RunData;
 use crate::decode::read_rows;
 use crate::error::{Error, Result};
 use crate::model::CausalLm;
 use crate::rng::Rng;
 use crate::task::Example;
 use crate::text::Tokenizer;
-
-/// Stream salts of SFT problems and of their traces (RL problems use the seed itself).
-const PROBLEMS: u64 = 0x5f7_0000;
-const TRACES: u64 = 0x5f7_7ace;
 
 /// One SFT step, as one JSONL record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,18 +46,13 @@ pub struct SftTrainer {
 }
 
 impl SftTrainer {
-    /// A trainer at step 0; `problems` must be the built-in task.
-    pub fn new(
-        model: CausalLm,
-        tokenizer: Tokenizer,
-        problems: ProblemSet,
-        config: SftConfig,
-        seed: u64,
-    ) -> Result<Self> {
-        if !matches!(problems, ProblemSet::Builtin { .. }) {
+    /// A trainer at step 0; `data` must be the built-in task's.
+    pub fn new(model: CausalLm, data: &RunData, config: SftConfig, seed: u64) -> Result<Self> {
+        if !matches!(data.problems, ProblemSet::Builtin { .. }) {
             return Err(Error::invalid("sft", "supervised warm start needs the built-in task's traces"));
         }
         let optim = Optimizer::new(&config.optim, config.max_steps);
+        let (problems, tokenizer) = (data.problems.clone(), data.tokenizer.clone());
         Ok(SftTrainer { model, optim, step: 0, config, problems, tokenizer, seed })
     }
 
@@ -79,8 +72,9 @@ impl SftTrainer {
     /// Runs one optimizer step on a fresh batch of traces.
     pub async fn step(&mut self) -> Result<SftMetrics> {
         let ProblemSet::Builtin { task, .. } = &self.problems else { unreachable!("checked in new") };
-        let chains = self.problems.chains(self.seed, PROBLEMS, self.step, self.config.batch_size);
-        let mut rng = Rng::stream(self.seed ^ TRACES, self.step as u64);
+        let chains =
+            self.problems.chains(self.seed, seeds::SFT_PROBLEMS, self.step, self.config.batch_size)?;
+        let mut rng = Rng::stream(self.seed ^ seeds::SFT_TRACES, self.step as u64);
         let examples = chains
             .iter()
             .map(|c| Example::sample(c, task, &mut rng).tokenize(&self.tokenizer))
