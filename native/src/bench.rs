@@ -1,4 +1,5 @@
-//! `stepgrpo bench`: prefill and decode throughput with the key/value cache, and one training step.
+//! `stepgrpo bench`: prefill and decode throughput with the key/value cache, and one training step
+//! (or, with `--vllm-url`, the engines side by side: see [`crate::bench_engines`]).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -42,6 +43,19 @@ pub struct Args {
     /// Trigger words of the rollout benchmark, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "Wait")]
     triggers: Vec<String>,
+    /// Compare the in-process engine with these vLLM servers instead (serving --model; see the
+    /// README's vLLM section): rollout tokens/s, ms per probe and seconds per Step-GRPO step.
+    #[arg(long, value_delimiter = ',')]
+    vllm_url: Vec<String>,
+    /// With --vllm-url: the problems (JSONL) for a model other than the built-in task's.
+    #[arg(long)]
+    train_data: Option<PathBuf>,
+    /// With --vllm-url: Step-GRPO steps timed per engine (after one untimed step).
+    #[arg(long, default_value_t = 3)]
+    rl_steps: usize,
+    /// With --vllm-url: where the policy is written for the servers to load (they must see it).
+    #[arg(long, default_value = "runs/bench-vllm-weights")]
+    vllm_weights_dir: PathBuf,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -151,6 +165,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.new_tokens >= 2, "--new-tokens must be at least 2 (one token is the prefill's)");
     let selected = args.device.select();
     let device = selected.device.clone();
+    if !args.vllm_url.is_empty() {
+        let engines = crate::bench_engines::EngineArgs {
+            model: args.model,
+            urls: args.vllm_url,
+            train_data: args.train_data,
+            weights_dir: args.vllm_weights_dir,
+            rl_steps: args.rl_steps,
+            repeat: args.repeat,
+        };
+        return crate::bench_engines::run(engines, &device, &selected.description, args.json);
+    }
     let model = model::load(&args.model, &device)?;
     let vocab = model.config.vocab_size;
     let prompts = random_ids(args.batch, args.prompt_len, vocab, 1);

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use stepgrpo_core::data::{load_jsonl, load_task_jsonl};
 use stepgrpo_core::pretrained::Pretrained;
+use stepgrpo_core::rollout::vllm::{VllmConfig, VllmEngine};
 use stepgrpo_core::task;
-use stepgrpo_core::train::{ProblemSet, TrainConfig, evaluate, seeds};
+use stepgrpo_core::train::{ProblemSet, TrainConfig, evaluate, evaluate_with, seeds};
 
 use crate::DeviceArgs;
 
@@ -39,6 +40,10 @@ pub struct Args {
     /// Run the probe loop while answering (DEER) with this confidence threshold.
     #[arg(long)]
     deer: Option<f64>,
+    /// Answer through these vLLM servers (comma-separated http://host:port), which must serve
+    /// --model's weights (checked on a short greedy continuation before the evaluation).
+    #[arg(long, value_delimiter = ',')]
+    vllm_url: Vec<String>,
     /// Print every response.
     #[arg(long)]
     verbose: bool,
@@ -77,7 +82,19 @@ pub fn run(args: Args) -> Result<()> {
     }
     config.validate()?;
     let rollout = config.eval.rollout(&config.rl.rollout, args.seed ^ seeds::EVAL_SAMPLING);
-    let report = pollster::block_on(evaluate(&p.model, &tokenizer, &p.eos_token_ids, &problems, &rollout))?;
+    let report = if args.vllm_url.is_empty() {
+        pollster::block_on(evaluate(&p.model, &tokenizer, &p.eos_token_ids, &problems, &rollout))?
+    } else {
+        let vllm = VllmConfig { urls: args.vllm_url.clone(), ..VllmConfig::default() };
+        let scratch = std::env::temp_dir().join("stepgrpo-eval-vllm");
+        let mut engine = VllmEngine::connect(&vllm, &scratch, tokenizer.clone(), p.eos_token_ids.clone())?;
+        eprintln!("answering on vLLM: {}", engine.describe());
+        pollster::block_on(async {
+            engine.use_served_weights(&p.model).await?;
+            // One collection of every problem: the servers batch them as they like.
+            evaluate_with(&mut engine, &tokenizer, &problems, &rollout, problems.len()).await
+        })?
+    };
     if args.verbose {
         for s in &report.samples {
             println!(

@@ -1,7 +1,9 @@
 //! `stepgrpo`: train reasoning models to stop thinking once they are confident (Step-GRPO).
 
 mod bench;
+mod bench_engines;
 mod eval;
+mod export;
 mod generate;
 mod report;
 mod score;
@@ -38,6 +40,8 @@ enum Command {
     Score(score::Args),
     /// Cut a response into semantic steps at its trigger words.
     Segment(segment::Args),
+    /// Write a run's starting model as a directory a vLLM server can serve (--rollout-engine vllm).
+    Export(export::Args),
 }
 
 /// The `--device` option shared by every command that runs a model.
@@ -71,6 +75,7 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Score(args) => score::run(args),
         Command::Segment(args) => segment::run(args),
+        Command::Export(args) => export::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use stepgrpo_core::rollout::vllm::RolloutEngineKind;
 use stepgrpo_core::task;
 use stepgrpo_core::train::{Method, TrainConfig};
 
@@ -64,6 +65,13 @@ pub struct Args {
     /// Held-out problems to evaluate on (drawn, or split off --train-data).
     #[arg(long)]
     eval_problems: Option<usize>,
+    /// What samples the training rollouts: local (this process) or vllm (the --vllm-url servers).
+    #[arg(long, value_parser = ["local", "vllm"])]
+    rollout_engine: Option<String>,
+    /// vLLM server URLs, comma-separated (http://host:port); implies --rollout-engine vllm and
+    /// one method at a time (jobs 1). See the README for the server's command.
+    #[arg(long, value_delimiter = ',')]
+    vllm_url: Vec<String>,
     /// A smoke run: few steps of everything, small batches, 16 held-out problems (for tests).
     #[arg(long)]
     quick: bool,
@@ -115,6 +123,21 @@ impl Args {
         set(&mut c.eval.num_problems, self.eval_problems);
         if let (Some(delta), Some(t)) = (self.delta, c.rl.rollout.truncation.as_mut()) {
             t.delta = delta;
+        }
+        if !self.vllm_url.is_empty() {
+            c.vllm.urls = self.vllm_url.clone();
+        }
+        match self.rollout_engine.as_deref() {
+            Some("local") => c.rollout_engine = RolloutEngineKind::Local,
+            Some(_) => c.rollout_engine = RolloutEngineKind::Vllm,
+            None if !self.vllm_url.is_empty() => c.rollout_engine = RolloutEngineKind::Vllm,
+            None => {}
+        }
+        if c.rollout_engine == RolloutEngineKind::Vllm
+            && (self.rollout_engine.is_some() || !self.vllm_url.is_empty())
+        {
+            // The methods would take turns loading their weights into the same servers.
+            c.jobs = 1;
         }
         c.validate()?;
         Ok(c)

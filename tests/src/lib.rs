@@ -1,5 +1,7 @@
 //! Shared helpers of the integration tests: fixture paths and the devices every test runs on.
 
+pub mod vllm;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 

@@ -36,6 +36,7 @@ fn config(c: &serde_json::Value) -> GrpoConfig {
             ImportanceSamplingLevel::Token
         },
         scale_rewards: ScaleRewards::Group,
+        ..GrpoConfig::default()
     }
 }
 
@@ -74,6 +75,7 @@ fn loss_and_gradients_match_reference() {
             mask: matrix(&f["response_mask"], &device),
             entropy: None,
             mini_batch: None,
+            engine_weights: None,
         };
         let out = grpo_loss(batch, &cfg);
         let grads = out.loss.backward();
@@ -125,6 +127,7 @@ fn micro_batches_add_up(f: &serde_json::Value, case: &serde_json::Value, cfg: &G
                 mask: part(mask.clone()),
                 entropy: None,
                 mini_batch: Some(whole),
+                engine_weights: None,
             },
             cfg,
         );
@@ -164,6 +167,7 @@ fn clipping_by_hand() {
                 mask: Tensor::ones([1, 4], &device),
                 entropy: None,
                 mini_batch: None,
+                engine_weights: None,
             },
             cfg,
         );

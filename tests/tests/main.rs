@@ -7,3 +7,4 @@ mod hf_parity;
 mod kernels;
 mod rollout;
 mod training;
+mod vllm;

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::correction::EngineCorrectionMode;
 use crate::error::{Error, Result};
 
 /// How rewards are scaled into advantages (TRL: `scale_rewards`).
@@ -74,6 +75,13 @@ pub struct GrpoConfig {
     pub importance_sampling_level: ImportanceSamplingLevel,
     /// Advantage scaling. Default group.
     pub scale_rewards: ScaleRewards,
+    /// Weight the loss by the trainer/engine probability ratio when the rollouts come from
+    /// another engine (vLLM), whose numerics and weights lag the trainer's. Default true.
+    pub vllm_importance_sampling_correction: bool,
+    /// Token or sequence ratios, truncated or masked past the cap. Default sequence_mask.
+    pub vllm_importance_sampling_mode: EngineCorrectionMode,
+    /// The cap of those ratios. Default 3.0.
+    pub vllm_importance_sampling_cap: f64,
 }
 
 impl Default for GrpoConfig {
@@ -87,6 +95,9 @@ impl Default for GrpoConfig {
             loss_type: LossType::Token,
             importance_sampling_level: ImportanceSamplingLevel::Token,
             scale_rewards: ScaleRewards::Group,
+            vllm_importance_sampling_correction: true,
+            vllm_importance_sampling_mode: EngineCorrectionMode::SequenceMask,
+            vllm_importance_sampling_cap: 3.0,
         }
     }
 }
@@ -105,6 +116,10 @@ impl GrpoConfig {
         }
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
             return Err(Error::invalid("beta", format!("{} must be >= 0", self.beta)));
+        }
+        let cap = self.vllm_importance_sampling_cap;
+        if !(cap.is_finite() && cap >= 1.0) {
+            return Err(Error::invalid("vllm_importance_sampling_cap", format!("{cap} must be >= 1")));
         }
         Ok(())
     }

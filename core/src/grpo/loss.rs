@@ -22,6 +22,9 @@ pub struct PolicyBatch {
     pub entropy: Option<Tensor<2>>,
     /// The whole mini-batch's size when this is one micro-batch of it; `None`: this is all of it.
     pub mini_batch: Option<MiniBatchSize>,
+    /// Per-token weights of the policy-gradient term for rollouts of another engine (see
+    /// [`engine_weights`](super::engine_weights)); `None`: the trainer sampled them.
+    pub engine_weights: Option<Tensor<2>>,
 }
 
 /// Response tokens and responses of a whole mini-batch. Averages of a micro-batch divide by these,
@@ -82,8 +85,16 @@ fn average(x: Tensor<2>, mask: &Tensor<2>, mode: LossType, whole: Option<MiniBat
 
 /// Computes the GRPO loss of a mini-batch.
 pub fn grpo_loss(batch: PolicyBatch, config: &GrpoConfig) -> GrpoLoss {
-    let PolicyBatch { log_probs, old_log_probs, ref_log_probs, advantages, mask, entropy, mini_batch } =
-        batch;
+    let PolicyBatch {
+        log_probs,
+        old_log_probs,
+        ref_log_probs,
+        advantages,
+        mask,
+        entropy,
+        mini_batch,
+        engine_weights,
+    } = batch;
     let adv = advantages.unsqueeze_dim::<2>(1);
     let token_log_ratio = (log_probs.clone() - old_log_probs).clamp(-20.0, 20.0);
     let log_ratio = match config.importance_sampling_level {
@@ -111,7 +122,10 @@ pub fn grpo_loss(batch: PolicyBatch, config: &GrpoConfig) -> GrpoLoss {
     let clipped_low = clipped.clone().bool_and(negative.clone());
     let clipped_high = clipped.bool_and(adv.greater_elem(0.0));
     let dual_hit = pg_max.clone().greater(pg_dual.clone()).bool_and(negative.clone());
-    let pg_final = pg_max.mask_where(dual_hit.clone(), pg_dual);
+    let mut pg_final = pg_max.mask_where(dual_hit.clone(), pg_dual);
+    if let Some(w) = engine_weights {
+        pg_final = pg_final * w;
+    }
 
     let pg_loss = average(pg_final, &mask, config.loss_type, mini_batch);
     let kl_loss = match ref_log_probs {

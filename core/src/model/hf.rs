@@ -110,6 +110,11 @@ enum Out {
 /// model's dtype (`config.dtype`: a bf16 checkpoint is saved as bf16, so it reloads with the same
 /// logits). Reads back asynchronously, so it works in browsers too.
 pub async fn to_hf_safetensors(model: &CausalLm) -> Result<Vec<u8>> {
+    weights_file(model, false).await
+}
+
+/// The weights file, with a tied embedding written a second time as `lm_head.weight` when `untie`.
+async fn weights_file(model: &CausalLm, untie: bool) -> Result<Vec<u8>> {
     let lin = |l: &Linear| Out::Matrix(l.weight.val().transpose());
     let vec = |p: &Param<Tensor<1>>| Out::Vector(p.val());
     let mut params: Vec<(String, Out)> =
@@ -145,8 +150,11 @@ pub async fn to_hf_safetensors(model: &CausalLm) -> Result<Vec<u8>> {
         ));
     }
     params.push(("model.norm.weight".into(), vec(&model.norm.gamma)));
-    if let Some(head) = &model.lm_head {
-        params.push(("lm_head.weight".into(), lin(head)));
+    match &model.lm_head {
+        Some(head) => params.push(("lm_head.weight".into(), lin(head))),
+        // HF's lm_head is [vocab, hidden], the embedding's own layout.
+        None if untie => params.push(("lm_head.weight".into(), Out::Matrix(model.embed_tokens.weight.val()))),
+        None => {}
     }
     let mut out = Vec::with_capacity(params.len());
     for (name, t) in params {
@@ -167,6 +175,16 @@ pub async fn to_hf_safetensors(model: &CausalLm) -> Result<Vec<u8>> {
 pub async fn hf_files(model: &CausalLm) -> Result<Vec<(String, Vec<u8>)>> {
     let config = serde_json::to_vec_pretty(&model.config.to_hf_json()).expect("config serializes");
     Ok(vec![("model.safetensors".into(), to_hf_safetensors(model).await?), ("config.json".into(), config)])
+}
+
+/// [`hf_files`] with the output projection untied (`tie_word_embeddings: false` and its own copy of
+/// the embedding): what a server that keeps a separate copy of every projection (vLLM's CPU
+/// backend) reloads correctly.
+pub async fn hf_files_untied(model: &CausalLm) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut config = model.config.to_hf_json();
+    config["tie_word_embeddings"] = serde_json::Value::Bool(false);
+    let config = serde_json::to_vec_pretty(&config).expect("config serializes");
+    Ok(vec![("model.safetensors".into(), weights_file(model, true).await?), ("config.json".into(), config)])
 }
 
 /// Writes `config.json` and `model.safetensors` into `dir` (created if needed), each atomically

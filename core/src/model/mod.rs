@@ -17,7 +17,7 @@ pub use attention::Attention;
 pub use cache::KvCache;
 pub(crate) use config::token_ids;
 pub use config::{Architecture, Dtype, ModelConfig, RopeScaling};
-pub use hf::{from_safetensors, hf_files, load, save, to_hf_safetensors, write_atomic};
+pub use hf::{from_safetensors, hf_files, hf_files_untied, load, save, to_hf_safetensors, write_atomic};
 pub use init::init;
 pub use mlp::Mlp;
 pub use transformer::{CausalLm, DecoderLayer};

@@ -8,6 +8,7 @@ mod engine;
 mod probe;
 mod row;
 mod source;
+pub mod vllm;
 
 pub use config::{RolloutConfig, TruncationConfig};
 pub use engine::rollout;

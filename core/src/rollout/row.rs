@@ -62,6 +62,19 @@ enum Mode {
     Done,
 }
 
+/// The next request of a row decoded by a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Sample thinking tokens until a trigger word or the end of thinking, at most `max_tokens`.
+    Think { max_tokens: usize },
+    /// A greedy probe: the context up to response position `pause`, then the inducer.
+    Probe { pause: usize, max_tokens: usize },
+    /// Sample to the end of the response (the answer, or plain sampling), at most `max_tokens`.
+    Answer { max_tokens: usize },
+    /// Nothing: the row is finished.
+    Done,
+}
+
 /// The decision of one step for one row.
 pub(super) struct Step {
     /// Rewind this row's cache to this many tokens (prompt included) before feeding.
@@ -147,6 +160,49 @@ impl Row {
             self.fed += 1;
         }
         Ok(Step { rewind, feed: Some(feed) })
+    }
+
+    /// What the row needs next when an engine decodes it by requests (a server) rather than one
+    /// token per forward pass.
+    pub(super) fn next(&self, s: &Shared) -> Next {
+        let n = self.out.ids.len();
+        let left = s.config.max_completion_length.saturating_sub(n);
+        match (&self.mode, &s.config.truncation) {
+            (Mode::Done, _) => Next::Done,
+            (Mode::Probe { pause, .. }, Some(t)) => {
+                Next::Probe { pause: *pause, max_tokens: t.probe_max_tokens }
+            }
+            (Mode::Think, Some(t)) => {
+                let budget = (t.think_budget_ratio * s.config.max_completion_length as f64) as usize;
+                Next::Think {
+                    max_tokens: budget.min(s.config.max_completion_length).saturating_sub(n).max(1),
+                }
+            }
+            // Plain sampling, or the answer: one request to the end.
+            _ => Next::Answer { max_tokens: left },
+        }
+    }
+
+    /// Takes one token a request returned (sampled, or greedy while probing), as [`Row::step`]
+    /// would; true when the row changed course (a probe started or ended, thinking closed, the
+    /// row finished), so the rest of that reply is not this row's any more. The next request
+    /// continues from the prompt and [`Rollout::ids`] (or the probe's context).
+    pub(super) fn accept(&mut self, id: u32, log_prob: f32, s: &Shared) -> Result<bool> {
+        let (mode, probes, len) =
+            (std::mem::discriminant(&self.mode), self.out.probes.len(), self.out.ids.len());
+        let step = self.step(id, log_prob, s)?;
+        // A request-driven row has no cache to feed: what is queued is already in its ids.
+        self.queue.clear();
+        Ok(step.rewind.is_some()
+            || std::mem::discriminant(&self.mode) != mode
+            || self.out.probes.len() != probes
+            || self.out.ids.len() < len)
+    }
+
+    /// Ends a row whose answer has no tokens left (the closing text filled the response).
+    pub(super) fn finish_at_length(&mut self) {
+        self.out.clipped = true;
+        self.finish(ExitType::Natural);
     }
 
     /// Forgets cached response tokens from `at` on; returns the cache length to rewind to.

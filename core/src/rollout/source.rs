@@ -39,6 +39,12 @@ pub trait RolloutSource {
 
     /// A short name for messages (`local`, ...).
     fn name(&self) -> &str;
+
+    /// Whether another program samples (a server): its log-probs and weights may differ from the
+    /// trainer's, which the loss corrects for (`vllm_importance_sampling_correction`).
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
 /// Rollouts decoded in this process, on the policy's own device, with the batched engine of

@@ -41,7 +41,14 @@ fn tokenizer_json() -> serde_json::Value {
 
 /// The files a model directory of the task carries besides weights and config.
 pub fn tokenizer_files() -> Vec<(String, Vec<u8>)> {
-    let config = json!({ "eos_token": EOS, "pad_token": EOS, "model_max_length": 512 });
+    // transformers (and vLLM through it) would take a qwen3 model's tokenizer for Qwen2's
+    // byte-level one and drop tokens; the class says it is this tokenizer.json as it is.
+    let config = json!({
+        "eos_token": EOS,
+        "pad_token": EOS,
+        "model_max_length": 512,
+        "tokenizer_class": "PreTrainedTokenizerFast",
+    });
     let generation = json!({ "eos_token_id": 0, "pad_token_id": 0 });
     [
         ("tokenizer.json", tokenizer_json()),

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::method::{Method, RewardConfig};
 use crate::error::{Error, Result};
 use crate::grpo::GrpoConfig;
+use crate::rollout::vllm::{RolloutEngineKind, VllmConfig};
 use crate::rollout::{RolloutConfig, TruncationConfig};
 use crate::task::TaskConfig;
 
@@ -256,6 +257,11 @@ pub struct TrainConfig {
     /// Default 1; the built-in recipe uses 2, because its tiny model's small operations leave
     /// most of a second core idle.
     pub jobs: usize,
+    /// What samples the training rollouts: `local` (this process) or `vllm` (the servers of
+    /// `vllm`). Evaluations run in this process either way. Default local.
+    pub rollout_engine: RolloutEngineKind,
+    /// The vLLM servers, with `rollout_engine = "vllm"`.
+    pub vllm: VllmConfig,
 }
 
 impl Default for TrainConfig {
@@ -274,6 +280,8 @@ impl Default for TrainConfig {
             save_steps: 100,
             logging_steps: 1,
             jobs: 1,
+            rollout_engine: RolloutEngineKind::Local,
+            vllm: VllmConfig::default(),
         }
     }
 }
@@ -286,6 +294,15 @@ impl TrainConfig {
         self.rl.optim.validate("rl.optim")?;
         self.rl.grpo.validate()?;
         self.rl.rollout.validate()?;
+        if self.rollout_engine == RolloutEngineKind::Vllm {
+            self.vllm.validate()?;
+            if self.jobs > 1 {
+                return Err(Error::invalid(
+                    "jobs",
+                    "must be 1 with rollout_engine vllm: the methods would share the servers' weights",
+                ));
+            }
+        }
         if self.sft.batch_size == 0 {
             return Err(Error::invalid("sft.batch_size", "must be at least 1"));
         }

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::logprobs::LOGITS_PER_CHUNK;
 use crate::model::CausalLm;
 use crate::reward::{AccuracyConfig, AccuracyReward, Reward, RewardBatch};
-use crate::rollout::{Rollout, RolloutConfig, rollout};
+use crate::rollout::{LocalEngine, Rollout, RolloutConfig, RolloutRequest, RolloutSource};
 use crate::text::Tokenizer;
 
 /// Prompts decoded together at most (bounds the key/value cache); fewer when their logits would
@@ -64,20 +64,36 @@ pub async fn evaluate(
     problems: &[Problem],
     rollout_config: &RolloutConfig,
 ) -> Result<EvalReport> {
+    let mut engine = LocalEngine::new(tokenizer.clone(), eos_token_ids.to_vec());
+    engine.load_weights(model, 0).await?;
+    let chunk = CHUNK.min(LOGITS_PER_CHUNK / model.config.vocab_size.max(1)).max(1);
+    evaluate_with(&mut engine, tokenizer, problems, rollout_config, chunk).await
+}
+
+/// [`evaluate`] through any rollout engine (one that holds the weights to evaluate), `chunk`
+/// prompts per collection.
+pub async fn evaluate_with(
+    engine: &mut dyn RolloutSource,
+    tokenizer: &Tokenizer,
+    problems: &[Problem],
+    rollout_config: &RolloutConfig,
+    chunk: usize,
+) -> Result<EvalReport> {
     if problems.is_empty() {
         return Err(Error::invalid("eval problems", "none given"));
     }
     let seed = rollout_config.sampling.seed;
     let mut rollouts: Vec<Rollout> = Vec::with_capacity(problems.len());
-    let chunk = CHUNK.min(LOGITS_PER_CHUNK / model.config.vocab_size.max(1)).max(1);
-    for (c, chunk) in problems.chunks(chunk).enumerate() {
+    for (c, chunk) in problems.chunks(chunk.max(1)).enumerate() {
         let prompts = chunk.iter().map(|p| tokenizer.encode(&p.prompt)).collect::<Result<Vec<_>>>()?;
         // Each chunk samples from its own streams, so results do not depend on the chunk size.
         let config = RolloutConfig {
             sampling: SamplingConfig { seed: seed.wrapping_add(c as u64), ..rollout_config.sampling },
             ..rollout_config.clone()
         };
-        rollouts.extend(rollout(model, tokenizer, &prompts, eos_token_ids, &config).await?);
+        let mut answers = engine.collect(RolloutRequest { prompts: &prompts, config: &config }).await?;
+        answers.sort_by_key(|r| r.prompt);
+        rollouts.extend(answers);
     }
     let texts = rollouts.iter().map(|r| tokenizer.decode(&r.ids)).collect::<Result<Vec<_>>>()?;
     let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();

@@ -73,6 +73,10 @@ pub struct Generation {
     /// (tempered like the loss); `None` when the generation trains one step only, where the
     /// current policy is the sampling one.
     pub old_log_probs: Option<Vec<Vec<f32>>>,
+    /// Whether another engine sampled the rollouts (their [`Rollout::log_probs`] are its own), so
+    /// the loss weights them by the trainer/engine ratio (`vllm_importance_sampling_*`).
+    #[serde(default)]
+    pub engine_corrected: bool,
 }
 
 /// The responses one optimizer step trains on: whole groups of a generation.

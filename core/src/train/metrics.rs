@@ -71,6 +71,13 @@ pub struct RlMetrics {
     pub rollout_seconds: f64,
     /// Seconds of the whole step.
     pub step_seconds: f64,
+    /// Mean |log p_engine - log p_trainer| over the sampled tokens, when another engine (vLLM)
+    /// sampled them.
+    #[serde(rename = "engine/mismatch_mean", default, skip_serializing_if = "Option::is_none")]
+    pub engine_mismatch_mean: Option<f64>,
+    /// The largest of those differences.
+    #[serde(rename = "engine/mismatch_max", default, skip_serializing_if = "Option::is_none")]
+    pub engine_mismatch_max: Option<f64>,
 }
 
 /// Statistics of scored rollouts shared by training steps and evaluation.

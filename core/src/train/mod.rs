@@ -26,7 +26,7 @@ mod update;
 
 pub use batch::{Sequence, TokenBatch, gradient_shards, length_buckets, nll_gradients, token_log_probs};
 pub use config::{EvalConfig, OptimConfig, RlConfig, Schedule, SftConfig, TrainConfig};
-pub use eval::{EvalReport, Sample, evaluate};
+pub use eval::{EvalReport, Sample, evaluate, evaluate_with};
 pub use generation::{Generation, Groups};
 pub use method::{Method, RewardConfig};
 pub use metrics::{RlMetrics, RolloutStats, group_spread};

@@ -12,7 +12,8 @@ use super::sft::SftTrainer;
 use super::sink::{Event, PhaseSummary, RunSink};
 use crate::error::Result;
 use crate::model::CausalLm;
-use crate::rollout::LocalEngine;
+use crate::rollout::vllm::RolloutEngineKind;
+use crate::rollout::{LocalEngine, RolloutSource};
 
 /// Which phase: the supervised warm start, or RL with one method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,30 @@ pub struct PhaseStep {
     pub group: Vec<ScoredRollout>,
 }
 
+/// The engine the RL phases of `run` sample with.
+fn rollout_source(run: &Run, sink: &dyn RunSink) -> Result<Box<dyn RolloutSource>> {
+    let (tokenizer, eos) = (run.data.tokenizer.clone(), run.data.eos.clone());
+    match run.config.rollout_engine {
+        RolloutEngineKind::Local => Ok(Box::new(LocalEngine::new(tokenizer, eos))),
+        #[cfg(all(feature = "vllm", not(target_family = "wasm")))]
+        RolloutEngineKind::Vllm => {
+            let c = &run.config;
+            let dir = c.vllm.weights_dir.clone().unwrap_or_else(|| c.output_dir.join("vllm-weights"));
+            let engine = crate::rollout::vllm::VllmEngine::connect(&c.vllm, &dir, tokenizer, eos)?;
+            sink.event("rl", Event::Note(&format!("rollouts on vLLM: {}", engine.describe())))?;
+            Ok(Box::new(engine))
+        }
+        #[cfg(not(all(feature = "vllm", not(target_family = "wasm"))))]
+        RolloutEngineKind::Vllm => {
+            let _ = sink;
+            Err(crate::error::Error::invalid(
+                "rollout_engine",
+                "this build has no vLLM engine (the `vllm` feature of stepgrpo-core)",
+            ))
+        }
+    }
+}
+
 /// A phase in progress.
 pub struct Phase {
     kind: PhaseKind,
@@ -71,7 +96,7 @@ impl Phase {
                 (Trainer::Sft(Box::new(t)), c.sft.max_steps)
             }
             PhaseKind::Rl(method) => {
-                let source = Box::new(LocalEngine::new(run.data.tokenizer.clone(), run.data.eos.clone()));
+                let source = rollout_source(run, sink)?;
                 let t = RlTrainer::new(method, base.clone(), &run.data, c.rl.clone(), c.seed, source)?;
                 (Trainer::Rl(Box::new(t)), c.rl.max_steps)
             }

@@ -224,6 +224,10 @@ impl RlTrainer {
             learning_rate,
             rollout_seconds,
             step_seconds: start.elapsed().as_secs_f64(),
+            engine_mismatch_mean: generation.engine_corrected.then(|| total(6) / total(8).max(1.0)),
+            engine_mismatch_max: generation
+                .engine_corrected
+                .then(|| terms.chunks(LOSS_TERMS).map(|c| c[7] as f64).fold(0.0, f64::max)),
         };
         let group = mini.groups[0]
             .iter()
@@ -270,6 +274,18 @@ impl RlTrainer {
                 format!("response {i} has token id {id}, but the model has {vocab}"),
             ));
         }
+        // Rollouts of older weights are off-policy: only the engine correction may train them.
+        let stale = rollouts.iter().find(|r| r.policy_version != self.step as u64);
+        if let Some(r) = stale.filter(|_| !self.config.grpo.vllm_importance_sampling_correction) {
+            return Err(Error::invalid(
+                format!("rollout engine `{}`", self.source.name()),
+                format!(
+                    "a rollout came from the weights of step {} while the policy is at step {}; \
+                     enable vllm_importance_sampling_correction to train on it",
+                    r.policy_version, self.step
+                ),
+            ));
+        }
         Ok((problems, prompts, rollouts, groups))
     }
 
@@ -305,8 +321,19 @@ impl RlTrainer {
             self.config.grpo.scale_rewards,
         );
         let advantages = read_rows(advantages.unsqueeze()).await?;
-        let mut generation =
-            Generation { index, problems, prompts, rollouts, texts, scores, advantages, old_log_probs: None };
+        let engine_corrected =
+            self.source.is_remote() && self.config.grpo.vllm_importance_sampling_correction;
+        let mut generation = Generation {
+            index,
+            problems,
+            prompts,
+            rollouts,
+            texts,
+            scores,
+            advantages,
+            old_log_probs: None,
+            engine_corrected,
+        };
         if self.config.steps_per_rollout() > 1 {
             let old = sampling_log_probs(&self.model, &self.config, &generation, self.pad).await?;
             generation.old_log_probs = Some(old);

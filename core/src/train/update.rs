@@ -11,11 +11,12 @@ use super::generation::Generation;
 use super::optim::Optimizer;
 use crate::decode::read_rows;
 use crate::error::Result;
-use crate::grpo::{MiniBatchSize, PolicyBatch, grpo_loss};
+use crate::grpo::{EngineWeights, MiniBatchSize, PolicyBatch, engine_weights, grpo_loss};
 use crate::model::CausalLm;
 
-/// Loss terms each micro-batch reads back: loss, KL, clip low, clip high, dual clip, entropy.
-pub(super) const LOSS_TERMS: usize = 6;
+/// Loss terms each micro-batch reads back: loss, KL, clip low, clip high, dual clip, entropy, and
+/// the engine's mismatch: its sum and largest value over sampled tokens, and their count.
+pub(super) const LOSS_TERMS: usize = 9;
 
 /// The temperature the loss divides logits by: the sampling one (TRL's convention), 1 for greedy
 /// rollouts, which have no tempered distribution.
@@ -34,6 +35,10 @@ fn sequences<'a>(generation: &'a Generation, rows: &[usize]) -> Vec<Sequence<'a>
             Sequence { prompt: &generation.prompts[r.prompt], completion: &r.ids, trained: None }
         })
         .collect()
+}
+
+fn slices(rows: &[Vec<f32>]) -> Vec<&[f32]> {
+    rows.iter().map(Vec::as_slice).collect()
 }
 
 /// Micro-batches of `rows` of similar length (see [`length_buckets`]).
@@ -103,6 +108,25 @@ pub(super) fn update(
             // old log-probs are these very log-probs, detached (the ratio is 1).
             None => policy.log_probs.clone().detach(),
         };
+        let engine = generation.engine_corrected.then(|| {
+            let rollouts: Vec<_> = part.iter().map(|&i| &generation.rollouts[i]).collect();
+            let engine: Vec<Vec<f32>> =
+                rollouts.iter().map(|r| r.log_probs.iter().map(|p| p.unwrap_or(0.0)).collect()).collect();
+            let sampled: Vec<Vec<f32>> = rollouts
+                .iter()
+                .map(|r| r.log_probs.iter().map(|p| if p.is_some() { 1.0 } else { 0.0 }).collect())
+                .collect();
+            let (engine, sampled) = (tokens.place(&slices(&engine)), tokens.place(&slices(&sampled)));
+            let g = &c.grpo;
+            let w = engine_weights(
+                old_log_probs.clone(),
+                engine,
+                sampled.clone(),
+                g.vllm_importance_sampling_mode,
+                g.vllm_importance_sampling_cap,
+            );
+            (w, sampled.sum())
+        });
         let advantages: Vec<f32> = part.iter().map(|&i| generation.advantages[i]).collect();
         let loss = grpo_loss(
             PolicyBatch {
@@ -113,6 +137,7 @@ pub(super) fn update(
                 mask: tokens.mask.clone(),
                 entropy: Some(policy.entropy),
                 mini_batch: Some(whole),
+                engine_weights: engine.as_ref().map(|(w, _)| w.weights.clone()),
             },
             &c.grpo,
         );
@@ -128,6 +153,13 @@ pub(super) fn update(
             ]
             .map(|t| t.inner()),
         );
+        let mismatch = match engine {
+            Some((EngineWeights { mismatch, .. }, sampled)) => {
+                [mismatch.clone().sum(), mismatch.max(), sampled].map(|t| t.inner())
+            }
+            None => [0.0; 3].map(|_| parts[0].zeros_like()),
+        };
+        parts.extend(mismatch);
     }
     let (model, norm) = optim.step(step, model, accumulator.grads());
     parts.push(norm);
