@@ -63,6 +63,7 @@ enum Mode {
 }
 
 /// The next request of a row decoded by a server.
+#[cfg(all(feature = "vllm", not(target_family = "wasm")))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Next {
     /// Sample thinking tokens until a trigger word or the end of thinking, at most `max_tokens`.
@@ -164,6 +165,7 @@ impl Row {
 
     /// What the row needs next when an engine decodes it by requests (a server) rather than one
     /// token per forward pass.
+    #[cfg(all(feature = "vllm", not(target_family = "wasm")))]
     pub(super) fn next(&self, s: &Shared) -> Next {
         let n = self.out.ids.len();
         let left = s.config.max_completion_length.saturating_sub(n);
@@ -187,6 +189,7 @@ impl Row {
     /// would; true when the row changed course (a probe started or ended, thinking closed, the
     /// row finished), so the rest of that reply is not this row's any more. The next request
     /// continues from the prompt and [`Rollout::ids`] (or the probe's context).
+    #[cfg(all(feature = "vllm", not(target_family = "wasm")))]
     pub(super) fn accept(&mut self, id: u32, log_prob: f32, s: &Shared) -> Result<bool> {
         let (mode, probes, len) =
             (std::mem::discriminant(&self.mode), self.out.probes.len(), self.out.ids.len());
@@ -200,6 +203,7 @@ impl Row {
     }
 
     /// Ends a row whose answer has no tokens left (the closing text filled the response).
+    #[cfg(all(feature = "vllm", not(target_family = "wasm")))]
     pub(super) fn finish_at_length(&mut self) {
         self.out.clipped = true;
         self.finish(ExitType::Natural);

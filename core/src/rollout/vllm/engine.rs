@@ -39,6 +39,8 @@ pub struct VllmEngine {
     /// Whether the servers' log-probs are of the tempered (sampling) distribution, as with
     /// `--logprobs-mode processed_logprobs`, rather than the raw one; found by the first check.
     tempered: Option<bool>,
+    /// Whether the log-probs feed a loss (false for an evaluation of the served weights).
+    training: bool,
 }
 
 fn to_error(e: tokio::task::JoinError) -> Error {
@@ -97,6 +99,7 @@ impl VllmEngine {
             weights_dir,
             version: None,
             tempered: None,
+            training: true,
         })
     }
 
@@ -107,10 +110,11 @@ impl VllmEngine {
     }
 
     /// Samples with the weights the servers already serve (an evaluation of the model they were
-    /// started with), once they agree with `model`'s.
+    /// started with, whose log-probs feed no loss), once they agree with `model`'s.
     pub async fn use_served_weights(&mut self, model: &CausalLm) -> Result<()> {
         self.check_agreement(&model.valid()).await?;
         self.version = Some(0);
+        self.training = false;
         Ok(())
     }
 
@@ -229,7 +233,7 @@ impl RolloutSource for VllmEngine {
             let config: RolloutConfig = request.config.clone();
             config.validate()?;
             let t = config.sampling.temperature;
-            if t != 0.0 && t != 1.0 && self.tempered == Some(false) {
+            if self.training && t != 0.0 && t != 1.0 && self.tempered == Some(false) {
                 return Err(Error::invalid(
                     format!("vLLM servers {}", self.describe()),
                     format!(
