@@ -86,7 +86,9 @@ pub(super) async fn decode_row(
     let mut lookahead = false;
     for n in 0.. {
         let ids = &state.out.ids;
-        let (context, mut request) = match state.next(&s) {
+        let next = state.next(&s);
+        let probing = matches!(next, Next::Probe { .. });
+        let (context, mut request) = match next {
             Next::Done => break,
             Next::Answer { max_tokens: 0 } => {
                 state.finish_at_length();
@@ -122,7 +124,6 @@ pub(super) async fn decode_row(
             // Checked for the whole response before the collection; this is the last guard.
             request["max_tokens"] = json!(server.max_model_len.saturating_sub(context.len()).max(1));
         }
-        let probing = matches!(state.next(&s), Next::Probe { .. });
         let permit = batch.permits.acquire().await.expect("the semaphore is never closed");
         let reply = batch.client.complete(server, &request).await?;
         drop(permit);
