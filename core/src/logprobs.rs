@@ -32,20 +32,35 @@ pub fn token_log_probs(
     let [b, t] = inputs.dims();
     let hidden = model.hidden(inputs);
     let [_, _, d] = hidden.dims();
-    let hidden = hidden.reshape([b * t, d]);
-    let targets = targets.reshape([b * t]);
-    let rows = (LOGITS_PER_CHUNK / model.config.vocab_size.max(1)).max(1);
+    let (log_probs, entropy) =
+        head_log_probs(model, hidden.reshape([b * t, d]), targets.reshape([b * t]), temperature);
+    TokenLogProbs { log_probs: log_probs.reshape([b, t]), entropy: entropy.reshape([b, t]) }
+}
+
+/// Positions whose logits one tensor may hold for `model`'s vocabulary.
+pub fn chunk_positions(model: &CausalLm) -> usize {
+    (LOGITS_PER_CHUNK / model.config.vocab_size.max(1)).max(1)
+}
+
+/// [`token_log_probs`] from final (normed) hidden states [N, hidden] and targets [N]: the output
+/// projection and the selective log-softmax a chunk of [`chunk_positions`] positions at a time.
+/// Returns the log-probs and the entropies, [N] each.
+pub fn head_log_probs(
+    model: &CausalLm,
+    hidden: Tensor<2>,
+    targets: Tensor<1, Int>,
+    temperature: f64,
+) -> (Tensor<1>, Tensor<1>) {
+    let [n_all, _] = hidden.dims();
+    let rows = chunk_positions(model);
     let (mut log_probs, mut entropy) = (Vec::new(), Vec::new());
-    for start in (0..b * t).step_by(rows) {
-        let n = rows.min(b * t - start);
+    for start in (0..n_all).step_by(rows) {
+        let n = rows.min(n_all - start);
         let logits = model.head(hidden.clone().narrow(0, start, n).unsqueeze::<3>()).squeeze_dim::<2>(0);
         let logits = if temperature == 1.0 { logits } else { logits / temperature };
         let out = stepgrpo_shaders::selective_log_softmax(logits, targets.clone().narrow(0, start, n));
         log_probs.push(out.log_probs);
         entropy.push(out.entropy);
     }
-    TokenLogProbs {
-        log_probs: Tensor::cat(log_probs, 0).reshape([b, t]),
-        entropy: Tensor::cat(entropy, 0).reshape([b, t]),
-    }
+    (Tensor::cat(log_probs, 0), Tensor::cat(entropy, 0))
 }

@@ -1,5 +1,6 @@
 //! `stepgrpo bench`: prefill and decode throughput with the key/value cache, and one training step
-//! (or, with `--vllm-url`, the engines side by side: see [`crate::bench_engines`]).
+//! (or, with `--vllm-url`, the engines side by side: see [`crate::bench_engines`]; with
+//! `--memory`, the peak memory of a Step-GRPO step: see [`crate::bench_memory`]).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -8,7 +9,7 @@ use anyhow::Context;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
-use stepgrpo_core::decode::{GenerateConfig, SamplingConfig, generate};
+use stepgrpo_core::decode::{GenerateConfig, SamplingConfig, feed, generate, prefill};
 use stepgrpo_core::logprobs::token_log_probs;
 use stepgrpo_core::model::{self, CausalLm};
 use stepgrpo_core::pretrained::Pretrained;
@@ -17,13 +18,14 @@ use stepgrpo_core::rollout::{RolloutConfig, TruncationConfig, rollout};
 use stepgrpo_core::steps::Triggers;
 
 use crate::DeviceArgs;
+use crate::bench_memory::{MemoryArgs, Setting, Shape};
 
 /// Arguments of `stepgrpo bench`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Hugging Face model directory.
-    #[arg(long)]
-    model: PathBuf,
+    /// Hugging Face model directory (not needed with --memory).
+    #[arg(long, required_unless_present = "memory")]
+    model: Option<PathBuf>,
     /// Rows decoded together.
     #[arg(long, default_value_t = 8)]
     batch: usize,
@@ -56,7 +58,34 @@ pub struct Args {
     /// With --vllm-url: where the policy is written for the servers to load (they must see it).
     #[arg(long, default_value = "runs/bench-vllm-weights")]
     vllm_weights_dir: PathBuf,
-    /// Print one JSON object.
+    /// Measure the peak memory of one Step-GRPO step (rollouts + update) on a random model of
+    /// --shape under each of --memory-settings, each in its own process.
+    #[arg(long)]
+    memory: bool,
+    /// With --memory: the model's shape (Qwen3's real vocabulary of 151,936 ids).
+    #[arg(long, value_enum, default_value = "qwen3-0.6b")]
+    shape: Shape,
+    /// With --memory: the settings, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "full,full+checkpointing,lora,lora+checkpointing"
+    )]
+    memory_settings: Vec<Setting>,
+    /// With --memory: prompts in the step.
+    #[arg(long, default_value_t = 2)]
+    prompts: usize,
+    /// With --memory: responses per prompt.
+    #[arg(long, default_value_t = 2)]
+    generations: usize,
+    /// With --memory: tokens per response (the random model runs each to this length).
+    #[arg(long, default_value_t = 256)]
+    response_len: usize,
+    /// With --memory: run this one setting here (how the benchmark calls itself).
+    #[arg(long, value_enum, hide = true)]
+    memory_setting: Option<Setting>,
+    /// Print one JSON object (with --memory: one per setting).
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -97,7 +126,7 @@ struct RolloutReport {
 }
 
 fn bench_rollout(args: &Args, device: &Device, prompts: &[Vec<u32>]) -> anyhow::Result<RolloutReport> {
-    let p = Pretrained::load(&args.model, device)?;
+    let p = Pretrained::load(args.model.as_deref().context("--model")?, device)?;
     let tok = p.tokenizer.as_ref().context("--rollout needs tokenizer.json in the model directory")?;
     let triggers = Triggers::new(args.triggers.clone()).context("--triggers")?;
     let config = |truncation| RolloutConfig {
@@ -122,6 +151,23 @@ fn bench_rollout(args: &Args, device: &Device, prompts: &[Vec<u32>]) -> anyhow::
         probes: outputs.iter().map(|r| r.probes.len()).sum(),
         tokens: outputs.iter().map(|r| r.ids.len()).sum(),
     })
+}
+
+/// Seconds of `steps` greedy decode steps after a prefill of `prompts` (not timed), each reading
+/// its ids back as generation does.
+fn decode_seconds(model: &CausalLm, prompts: &[Vec<u32>], steps: usize) -> anyhow::Result<f64> {
+    let (mut cache, mut logits) = prefill(model, prompts, None)?;
+    let next = |logits: Tensor<2>| -> anyhow::Result<Vec<i64>> {
+        let ids = logits.argmax(1).into_data();
+        ids.convert::<i64>().try_to_vec::<i64>().map_err(|e| anyhow::anyhow!("reading ids: {e:?}"))
+    };
+    let mut ids = next(logits)?;
+    let start = Instant::now();
+    for _ in 0..steps {
+        logits = feed(model, &mut cache, ids);
+        ids = next(logits)?;
+    }
+    Ok(start.elapsed().as_secs_f64())
 }
 
 fn sync(device: &Device) -> anyhow::Result<()> {
@@ -165,9 +211,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.new_tokens >= 2, "--new-tokens must be at least 2 (one token is the prefill's)");
     let selected = args.device.select();
     let device = selected.device.clone();
+    if args.memory {
+        let memory = MemoryArgs {
+            shape: args.shape,
+            settings: args.memory_settings.clone(),
+            prompts: args.prompts,
+            generations: args.generations,
+            response_len: args.response_len,
+            json: args.json,
+        };
+        return match args.memory_setting {
+            Some(setting) => crate::bench_memory::run_one(&memory, setting, &device),
+            None => crate::bench_memory::run(&memory, &std::env::args().skip(1).collect::<Vec<_>>()),
+        };
+    }
+    let model_dir = args.model.clone().context("--model")?;
     if !args.vllm_url.is_empty() {
         let engines = crate::bench_engines::EngineArgs {
-            model: args.model,
+            model: model_dir,
             urls: args.vllm_url,
             train_data: args.train_data,
             weights_dir: args.vllm_weights_dir,
@@ -176,7 +237,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         return crate::bench_engines::run(engines, &device, &selected.description, args.json);
     }
-    let model = model::load(&args.model, &device)?;
+    let model = model::load(&model_dir, &device)?;
     let vocab = model.config.vocab_size;
     let prompts = random_ids(args.batch, args.prompt_len, vocab, 1);
     let run = |max_new_tokens: usize| -> anyhow::Result<()> {
@@ -189,14 +250,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pollster::block_on(generate(&model, &prompts, &config, None))?;
         Ok(())
     };
-    // Prefill alone = generating one token; decode = the rest of a full generation.
+    // Prefill alone = generating one token; decode steps are timed on their own after it.
     let prefill_s = best_of(args.repeat, || run(1))?;
-    let full_s = best_of(args.repeat, || run(args.new_tokens))?;
-    let decode_s = (full_s - prefill_s).max(1e-9);
+    let mut decode_s = f64::INFINITY;
+    for _ in 0..=args.repeat.max(1) {
+        decode_s = decode_s.min(decode_seconds(&model, &prompts, args.new_tokens - 1)?);
+    }
 
     let train_device = device.clone().autodiff();
-    let mut train_model =
-        model::load(&args.model, &train_device).context("loading the model for training")?;
+    let mut train_model = model::load(&model_dir, &train_device).context("loading the model for training")?;
     let batch = random_ids(args.batch, args.prompt_len + args.new_tokens, vocab, 2);
     let train_step_s = best_of(args.repeat, || {
         train_model = train_step(train_model.clone(), &batch, &train_device)?;

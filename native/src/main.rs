@@ -2,9 +2,11 @@
 
 mod bench;
 mod bench_engines;
+mod bench_memory;
 mod eval;
 mod export;
 mod generate;
+mod merge;
 mod report;
 mod score;
 mod segment;
@@ -42,6 +44,8 @@ enum Command {
     Segment(segment::Args),
     /// Write a run's starting model as a directory a vLLM server can serve (--rollout-engine vllm).
     Export(export::Args),
+    /// Fold a LoRA adapter (PEFT format, as `train --lora-r` writes) into its base model.
+    Merge(merge::Args),
 }
 
 /// The `--device` option shared by every command that runs a model.
@@ -76,6 +80,7 @@ fn main() {
         Command::Score(args) => score::run(args),
         Command::Segment(args) => segment::run(args),
         Command::Export(args) => export::run(args),
+        Command::Merge(args) => merge::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

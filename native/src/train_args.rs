@@ -72,6 +72,17 @@ pub struct Args {
     /// one method at a time (jobs 1). See the README for the server's command.
     #[arg(long, value_delimiter = ',')]
     vllm_url: Vec<String>,
+    /// Train LoRA adapters of this rank instead of every weight (PEFT's `r`; the other --lora-*
+    /// options default to `[rl.lora]`'s defaults: alpha 16, all seven projections).
+    #[arg(long)]
+    lora_r: Option<usize>,
+    /// LoRA scale numerator: updates are scaled by alpha / r (implies LoRA).
+    #[arg(long)]
+    lora_alpha: Option<f64>,
+    /// Projections that get adapters, comma-separated: q_proj, k_proj, v_proj, o_proj, gate_proj,
+    /// up_proj, down_proj (implies LoRA).
+    #[arg(long, value_delimiter = ',')]
+    lora_target_modules: Vec<String>,
     /// A smoke run: few steps of everything, small batches, 16 held-out problems (for tests).
     #[arg(long)]
     quick: bool,
@@ -123,6 +134,14 @@ impl Args {
         set(&mut c.eval.num_problems, self.eval_problems);
         if let (Some(delta), Some(t)) = (self.delta, c.rl.rollout.truncation.as_mut()) {
             t.delta = delta;
+        }
+        if self.lora_r.is_some() || self.lora_alpha.is_some() || !self.lora_target_modules.is_empty() {
+            let lora = c.rl.lora.get_or_insert_with(Default::default);
+            set(&mut lora.r, self.lora_r);
+            set(&mut lora.lora_alpha, self.lora_alpha);
+            if !self.lora_target_modules.is_empty() {
+                lora.target_modules = self.lora_target_modules.clone();
+            }
         }
         if !self.vllm_url.is_empty() {
             c.vllm.urls = self.vllm_url.clone();

@@ -245,6 +245,18 @@ fn gsm8k_lines() -> String {
     (0..30).chain(0..4).map(line).collect()
 }
 
+/// A fresh scratch directory `stepgrpo-cli-{name}` with a random Qwen3 (`model/`, see
+/// [`random_qwen3`]) and GSM8K-style training problems (`train.jsonl`).
+fn hf_workspace(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let root = std::env::temp_dir().join(format!("stepgrpo-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let model_dir = root.join("model");
+    random_qwen3(&model_dir);
+    let data = root.join("train.jsonl");
+    std::fs::write(&data, gsm8k_lines()).unwrap();
+    (root, model_dir, data)
+}
+
 /// `stepgrpo train --model` on a Hugging Face model as a user runs it: the release's defaults, a
 /// held-out split that shares no problem with training, RL steps on the CPU and on wgpu, a
 /// checkpoint inside a generation of rollouts that reloads to the same logits.
@@ -253,12 +265,7 @@ fn train_a_hugging_face_model_with_the_release_defaults() {
     use stepgrpo_core::model;
     use stepgrpo_core::train::{DirStore, Store, checkpoint};
 
-    let root = std::env::temp_dir().join(format!("stepgrpo-cli-hf-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let model_dir = root.join("model");
-    random_qwen3(&model_dir);
-    let data = root.join("train.jsonl");
-    std::fs::write(&data, gsm8k_lines()).unwrap();
+    let (root, model_dir, data) = hf_workspace("hf");
     // Only the sizes shrink; every algorithm setting is the default.
     let small = root.join("small.toml");
     std::fs::write(
@@ -344,5 +351,84 @@ fn train_a_hugging_face_model_with_the_release_defaults() {
         assert!(diff < 1e-6, "{device}: the checkpoint's two copies differ by {diff}");
         assert!(model::load(&out.join("step_grpo/final"), &cpu).is_ok());
     }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// LoRA with gradient checkpointing on a Hugging Face model, as a user runs it: `--lora-*` flags
+/// over a TOML file, only the adapters train, the saved adapter is PEFT's, and `stepgrpo merge`
+/// folds it into the base to the logits of the run's merged `final/`.
+#[test]
+fn train_lora_adapters_then_merge_them() {
+    use stepgrpo_core::model;
+
+    let (root, model_dir, data) = hf_workspace("lora");
+    let small = root.join("small.toml");
+    std::fs::write(
+        &small,
+        "save_steps = 1\n[rl]\nprompts_per_step = 2\nsteps_per_generation = 1\ngradient_checkpointing = true\n\
+         [rl.rollout]\nnum_generations = 2\nmax_completion_length = 12\n\
+         [eval]\nnum_problems = 4\nmax_completion_length = 4\neval_steps = 0\n",
+    )
+    .unwrap();
+    let out = root.join("run");
+    let (ok, _, err) = stepgrpo(&[
+        "train",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--train-data",
+        data.to_str().unwrap(),
+        "--methods",
+        "step_grpo",
+        "--rl-steps",
+        "1",
+        "--config",
+        small.to_str().unwrap(),
+        "--lora-r",
+        "4",
+        "--lora-target-modules",
+        "q_proj,v_proj,down_proj",
+        "--output-dir",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{err}");
+    let config: toml::Table =
+        toml::from_str(&std::fs::read_to_string(out.join("config.toml")).unwrap()).unwrap();
+    let lora = &config["rl"]["lora"];
+    assert_eq!((lora["r"].as_integer(), lora["lora_alpha"].as_float()), (Some(4), Some(16.0)));
+    let adapter = out.join("step_grpo/final/adapter");
+    let peft: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(adapter.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(peft["target_modules"], serde_json::json!(["q_proj", "v_proj", "down_proj"]));
+    assert_eq!(peft["base_model_name_or_path"].as_str(), model_dir.to_str());
+
+    let merged = root.join("merged");
+    let (ok, _, err) = stepgrpo(&[
+        "merge",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--adapter",
+        adapter.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{err}");
+    let cpu = burn::tensor::Device::flex();
+    let ids = burn::tensor::Tensor::<2, burn::tensor::Int>::from_ints([[151_644, 872, 198, 3838, 374]], &cpu);
+    let logits = |dir: &std::path::Path| {
+        model::load(dir, &cpu).unwrap().forward(ids.clone()).into_data().try_to_vec::<f32>().unwrap()
+    };
+    // (Whether the step moved the adapters depends on its rewards; the built-in task's test checks that.)
+    let (trained, folded) = (logits(&out.join("step_grpo/final")), logits(&merged));
+    let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(
+        diff(&trained, &folded) < 1e-5,
+        "merge differs from the run's final/ by {}",
+        diff(&trained, &folded)
+    );
+    assert!(merged.join("tokenizer.json").exists());
     std::fs::remove_dir_all(&root).unwrap();
 }

@@ -134,3 +134,86 @@ fn fresh_models_and_pretrained_directories_round_trip() {
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_dir_all(out).unwrap();
 }
+
+/// `model` with every adapter's B drawn at random (a fresh adapter's B is zero, a no-op).
+fn trained_adapters(model: CausalLm, seed: u64) -> CausalLm {
+    let config = model::LoraConfig { r: 4, lora_alpha: 8.0, ..Default::default() };
+    let mut model = model.with_lora(&config, seed).unwrap();
+    let mut rng = stepgrpo_core::rng::Rng::new(seed);
+    for layer in &mut model.layers {
+        for (_, p) in layer.projections_mut() {
+            let lora = p.lora.as_mut().unwrap();
+            let [r, out] = lora.b.dims();
+            let values: Vec<f32> = (0..r * out).map(|_| (rng.normal() * 0.1) as f32).collect();
+            let b = Tensor::from_data(TensorData::new(values, [r, out]), &lora.b.val().device());
+            lora.b = burn::module::Param::from_tensor(b);
+        }
+    }
+    model
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn lora_adapters_round_trip_through_peft_files_and_merge_into_the_base() {
+    for (name, device) in stepgrpo_tests::devices() {
+        let base = model::load(&fixture("hf/qwen3-tiny"), &device).unwrap();
+        let with = trained_adapters(base.clone(), 7);
+        let (base_logits, adapted) = (logits(&base, &device), logits(&with, &device));
+        assert!(max_diff(&base_logits, &adapted) > 1e-2, "{name}: the adapters change nothing");
+        assert!(logits(&with.without_adapters(), &device) == base_logits, "{name}: adapters off");
+
+        // PEFT's files, with PEFT's names and layouts, reload to the same logits.
+        let files = pollster::block_on(model::adapter_files(&with, "hf/qwen3-tiny")).unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&files[0].1).unwrap();
+        assert_eq!((config["peft_type"].as_str(), config["r"].as_u64()), (Some("LORA"), Some(4)));
+        assert_eq!(config["lora_alpha"].as_f64(), Some(8.0));
+        assert_eq!(config["target_modules"].as_array().unwrap().len(), 7);
+        let st = safetensors::SafeTensors::deserialize(&files[1].1).unwrap();
+        let a = st.tensor("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight").unwrap();
+        let b = st.tensor("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight").unwrap();
+        let c = &base.config;
+        assert_eq!(a.shape(), [4, c.hidden_size]);
+        assert_eq!(b.shape(), [c.hidden_size, 4]);
+        assert_eq!(st.len(), 2 * 7 * c.num_hidden_layers);
+        let reloaded = model::load_adapter_bytes(base.clone(), &files[0].1, files[1].1.clone()).unwrap();
+        // Bit for bit the same weights; the product may round differently (A arrives transposed).
+        let d = max_diff(&logits(&reloaded, &device), &adapted);
+        assert!(d < 1e-5, "{name}: the reloaded adapter's logits differ by {d}");
+
+        // Merged, the model computes the same function, and saves as a plain checkpoint.
+        let merged = with.merge_adapters();
+        assert!(!merged.has_adapters());
+        let d = max_diff(&logits(&merged, &device), &adapted);
+        assert!(d < 1e-4, "{name}: merged logits differ by {d}");
+    }
+}
+
+#[test]
+fn broken_adapters_name_what_is_wrong() {
+    let device = Device::flex();
+    let base = model::load(&fixture("hf/qwen3-tiny"), &device).unwrap();
+    let with = trained_adapters(base.clone(), 1);
+    let files = pollster::block_on(model::adapter_files(&with, "base")).unwrap();
+    let err = |config: &serde_json::Value, weights: &[u8]| {
+        let bytes = serde_json::to_vec(config).unwrap();
+        model::load_adapter_bytes(base.clone(), &bytes, weights.to_vec()).unwrap_err().to_string()
+    };
+    let good: serde_json::Value = serde_json::from_slice(&files[0].1).unwrap();
+    let mut c = good.clone();
+    c["use_dora"] = true.into();
+    assert!(err(&c, &files[1].1).contains("use_dora"));
+    let mut c = good.clone();
+    c["r"] = 8.into();
+    let e = err(&c, &files[1].1);
+    assert!(e.contains("lora_A.weight") && e.contains("shape"), "{e}");
+    let mut c = good.clone();
+    c["target_modules"] = serde_json::json!(["q_proj"]);
+    let e = err(&c, &files[1].1);
+    assert!(e.contains("adapter_model.safetensors") && e.contains("match no targeted projection"), "{e}");
+    let mut c = good;
+    c["target_modules"] = serde_json::json!(["attn"]);
+    assert!(err(&c, &files[1].1).contains("`attn`"));
+}

@@ -148,9 +148,16 @@ fn resuming_from_a_checkpoint_continues_exactly() {
         pollster::block_on(first.step()).unwrap();
     }
     let state = TrainerState { phase: "sft".into(), step: 2 };
-    let path =
-        pollster::block_on(checkpoint::save(&store, &first.model, &first.optim, &state, &data.files, None))
-            .unwrap();
+    let path = pollster::block_on(checkpoint::save(
+        &store,
+        &first.model,
+        &first.optim,
+        &state,
+        &data.files,
+        &data.base_model,
+        None,
+    ))
+    .unwrap();
     let mut resumed = sft_from(start(), 4);
     resumed.restore(checkpoint::load(&store, &path, init(&task::model_config(), &device)).unwrap()).unwrap();
     while !resumed.is_done() {
@@ -182,6 +189,7 @@ fn resuming_from_a_checkpoint_continues_exactly() {
         &first.optim,
         &state,
         &data.files,
+        &data.base_model,
         pending,
     ))
     .unwrap();
@@ -304,4 +312,50 @@ fn clipping_changes_the_update_once_the_ratio_leaves_the_band() {
         c2.metrics.rollout_seconds == 0.0 && f1.metrics.rollout_seconds > 0.0,
         "one generation, two passes"
     );
+}
+
+#[test]
+fn lora_trains_only_the_adapters_and_resumes_exactly() {
+    let device = burn::tensor::Device::flex().autodiff();
+    let dir = std::env::temp_dir().join(format!("stepgrpo-lora-{}", std::process::id()));
+    let store = DirStore::new(&dir);
+    let data = data(task::TaskConfig::default());
+    let base = seeded(&device, 4, || init(&task::model_config(), &device));
+    let rl = || {
+        let mut c = small_rl(2);
+        (c.prompts_per_step, c.grpo.beta) = (1, 0.04);
+        c.lora = Some(stepgrpo_core::model::LoraConfig { r: 4, ..Default::default() });
+        rl_trainer(Method::StepGrpo, base.clone(), &data, c, 1)
+    };
+    let mut straight = rl();
+    while !straight.is_done() {
+        pollster::block_on(straight.step()).unwrap();
+    }
+    assert_eq!(weights(&straight.model.without_adapters()), weights(&base), "the base moved");
+    assert_ne!(weights(&straight.model), weights(&base), "the adapters learned nothing");
+
+    let mut first = rl();
+    pollster::block_on(first.step()).unwrap();
+    let state = TrainerState { phase: "step_grpo".into(), step: 1 };
+    let path = pollster::block_on(checkpoint::save(
+        &store,
+        &first.model,
+        &first.optim,
+        &state,
+        &data.files,
+        &data.base_model,
+        first.unfinished_generation(),
+    ))
+    .unwrap();
+    let mut resumed = rl();
+    let template = resumed.model.clone();
+    resumed.restore(checkpoint::load(&store, &path, template).unwrap()).unwrap();
+    pollster::block_on(resumed.step()).unwrap();
+    assert_eq!(weights(&straight.model), weights(&resumed.model), "LoRA resumed differs");
+    assert_eq!(weights(&resumed.model.without_adapters()), weights(&base), "the base moved after resuming");
+    // The checkpoint carries the adapter in PEFT's format beside the merged model.
+    for name in ["adapter_config.json", "adapter_model.safetensors"] {
+        assert!(store.path(&format!("{path}/adapter/{name}")).exists(), "{name}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -1,11 +1,11 @@
 //! Grouped-query self-attention with optional Qwen3 q/k norms and Qwen2 biases.
 
 use burn::module::Module;
-use burn::nn::{Linear, RmsNorm};
+use burn::nn::RmsNorm;
 use burn::tensor::{Tensor, activation::softmax};
 
 use super::cache::KvCache;
-use super::linear;
+use super::lora::Projection;
 use super::rope::apply_rope;
 
 /// Additive mask value: finite so fully masked (padding) queries stay NaN-free.
@@ -15,13 +15,13 @@ pub(crate) const MASKED: f32 = -1e9;
 #[derive(Module, Debug)]
 pub struct Attention {
     /// Query projection.
-    pub q_proj: Linear,
+    pub q_proj: Projection,
     /// Key projection.
-    pub k_proj: Linear,
+    pub k_proj: Projection,
     /// Value projection.
-    pub v_proj: Linear,
+    pub v_proj: Projection,
     /// Output projection.
-    pub o_proj: Linear,
+    pub o_proj: Projection,
     /// Per-head RMSNorm of queries (Qwen3).
     pub q_norm: Option<RmsNorm>,
     /// Per-head RMSNorm of keys (Qwen3).
@@ -35,6 +35,7 @@ pub struct Attention {
 }
 
 /// What every layer of one forward pass shares: rotary angles and the additive attention mask.
+#[derive(Debug, Clone)]
 pub struct AttentionContext {
     /// cos of the rotary angles, [batch, 1, time, head_dim].
     pub cos: Tensor<4>,
@@ -55,9 +56,9 @@ impl Attention {
         let [b, t, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, d]).swap_dims(1, 2);
-        let mut q = heads(linear(&self.q_proj, x.clone()), h);
-        let mut k = heads(linear(&self.k_proj, x.clone()), kvh);
-        let v = heads(linear(&self.v_proj, x), kvh);
+        let mut q = heads(self.q_proj.forward(x.clone()), h);
+        let mut k = heads(self.k_proj.forward(x.clone()), kvh);
+        let v = heads(self.v_proj.forward(x), kvh);
         if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
             q = qn.forward(q);
             k = kn.forward(k);
@@ -76,6 +77,6 @@ impl Attention {
         let scores = scores.reshape([b, kvh, group, t, tk]) + ctx.mask.clone().unsqueeze_dim::<5>(1);
         let probs = softmax(scores, 4).reshape([b, kvh, group * t, tk]);
         let out = probs.matmul(v).reshape([b, h, t, d]).swap_dims(1, 2).reshape([b, t, h * d]);
-        linear(&self.o_proj, out)
+        self.o_proj.forward(out)
     }
 }

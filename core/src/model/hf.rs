@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::attention::Attention;
 use super::config::ModelConfig;
+use super::lora::Projection;
 use super::mlp::Mlp;
 use super::transformer::{CausalLm, DecoderLayer};
 use super::weights::{WeightFiles, to_safetensors};
@@ -67,10 +68,10 @@ fn build(c: &ModelConfig, w: &mut WeightFiles, device: &Device) -> Result<Causal
         let a = format!("{p}.self_attn");
         let (q_out, kv_out) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
         let self_attn = Attention {
-            q_proj: linear(w, &format!("{a}.q_proj"), h, q_out, c.qkv_bias)?,
-            k_proj: linear(w, &format!("{a}.k_proj"), h, kv_out, c.qkv_bias)?,
-            v_proj: linear(w, &format!("{a}.v_proj"), h, kv_out, c.qkv_bias)?,
-            o_proj: linear(w, &format!("{a}.o_proj"), q_out, h, c.o_bias)?,
+            q_proj: linear(w, &format!("{a}.q_proj"), h, q_out, c.qkv_bias)?.into(),
+            k_proj: linear(w, &format!("{a}.k_proj"), h, kv_out, c.qkv_bias)?.into(),
+            v_proj: linear(w, &format!("{a}.v_proj"), h, kv_out, c.qkv_bias)?.into(),
+            o_proj: linear(w, &format!("{a}.o_proj"), q_out, h, c.o_bias)?.into(),
             q_norm: if c.qk_norm { Some(norm(w, &format!("{a}.q_norm"), hd)?) } else { None },
             k_norm: if c.qk_norm { Some(norm(w, &format!("{a}.k_norm"), hd)?) } else { None },
             num_heads: c.num_attention_heads,
@@ -79,9 +80,9 @@ fn build(c: &ModelConfig, w: &mut WeightFiles, device: &Device) -> Result<Causal
         };
         let m = format!("{p}.mlp");
         let mlp = Mlp {
-            gate_proj: linear(w, &format!("{m}.gate_proj"), h, c.intermediate_size, c.mlp_bias)?,
-            up_proj: linear(w, &format!("{m}.up_proj"), h, c.intermediate_size, c.mlp_bias)?,
-            down_proj: linear(w, &format!("{m}.down_proj"), c.intermediate_size, h, c.mlp_bias)?,
+            gate_proj: linear(w, &format!("{m}.gate_proj"), h, c.intermediate_size, c.mlp_bias)?.into(),
+            up_proj: linear(w, &format!("{m}.up_proj"), h, c.intermediate_size, c.mlp_bias)?.into(),
+            down_proj: linear(w, &format!("{m}.down_proj"), c.intermediate_size, h, c.mlp_bias)?.into(),
         };
         layers.push(DecoderLayer {
             input_layernorm: norm(w, &format!("{p}.input_layernorm"), h)?,
@@ -116,25 +117,17 @@ pub async fn to_hf_safetensors(model: &CausalLm) -> Result<Vec<u8>> {
 /// The weights file, with a tied embedding written a second time as `lm_head.weight` when `untie`.
 async fn weights_file(model: &CausalLm, untie: bool) -> Result<Vec<u8>> {
     let lin = |l: &Linear| Out::Matrix(l.weight.val().transpose());
+    // Adapters are folded in: the file is a plain model that any loader (or server) reads.
+    let proj = |p: &Projection| Out::Matrix(p.merged_weight().transpose());
     let vec = |p: &Param<Tensor<1>>| Out::Vector(p.val());
     let mut params: Vec<(String, Out)> =
         vec![("model.embed_tokens.weight".into(), Out::Matrix(model.embed_tokens.weight.val()))];
     for (i, layer) in model.layers.iter().enumerate() {
         let p = format!("model.layers.{i}");
         let a = &layer.self_attn;
-        let m = &layer.mlp;
-        let linears = [
-            ("self_attn.q_proj", &a.q_proj),
-            ("self_attn.k_proj", &a.k_proj),
-            ("self_attn.v_proj", &a.v_proj),
-            ("self_attn.o_proj", &a.o_proj),
-            ("mlp.gate_proj", &m.gate_proj),
-            ("mlp.up_proj", &m.up_proj),
-            ("mlp.down_proj", &m.down_proj),
-        ];
-        for (n, l) in linears {
-            params.push((format!("{p}.{n}.weight"), lin(l)));
-            if let Some(b) = &l.bias {
+        for (n, l) in layer.projections() {
+            params.push((format!("{p}.{n}.weight"), proj(l)));
+            if let Some(b) = &l.base.bias {
                 params.push((format!("{p}.{n}.bias"), vec(b)));
             }
         }

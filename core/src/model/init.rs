@@ -31,10 +31,10 @@ pub fn init(config: &ModelConfig, device: &Device) -> CausalLm {
         .map(|_| DecoderLayer {
             input_layernorm: norm(h),
             self_attn: Attention {
-                q_proj: linear(h, q_out, config.qkv_bias, std),
-                k_proj: linear(h, kv_out, config.qkv_bias, std),
-                v_proj: linear(h, kv_out, config.qkv_bias, std),
-                o_proj: linear(q_out, h, config.o_bias, out_std),
+                q_proj: linear(h, q_out, config.qkv_bias, std).into(),
+                k_proj: linear(h, kv_out, config.qkv_bias, std).into(),
+                v_proj: linear(h, kv_out, config.qkv_bias, std).into(),
+                o_proj: linear(q_out, h, config.o_bias, out_std).into(),
                 q_norm: config.qk_norm.then(|| norm(hd)),
                 k_norm: config.qk_norm.then(|| norm(hd)),
                 num_heads: config.num_attention_heads,
@@ -43,9 +43,9 @@ pub fn init(config: &ModelConfig, device: &Device) -> CausalLm {
             },
             post_attention_layernorm: norm(h),
             mlp: Mlp {
-                gate_proj: linear(h, config.intermediate_size, config.mlp_bias, std),
-                up_proj: linear(h, config.intermediate_size, config.mlp_bias, std),
-                down_proj: linear(config.intermediate_size, h, config.mlp_bias, out_std),
+                gate_proj: linear(h, config.intermediate_size, config.mlp_bias, std).into(),
+                up_proj: linear(h, config.intermediate_size, config.mlp_bias, std).into(),
+                down_proj: linear(config.intermediate_size, h, config.mlp_bias, out_std).into(),
             },
         })
         .collect();

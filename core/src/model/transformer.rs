@@ -9,6 +9,7 @@ use super::attention::{Attention, AttentionContext, MASKED};
 use super::cache::KvCache;
 use super::config::ModelConfig;
 use super::linear;
+use super::lora::Projection;
 use super::mlp::Mlp;
 use super::rope::Rope;
 
@@ -26,6 +27,35 @@ pub struct DecoderLayer {
 }
 
 impl DecoderLayer {
+    /// The layer's projections under their Hugging Face names (`self_attn.q_proj` ...), in the
+    /// order of [`super::lora::PROJECTIONS`].
+    pub fn projections(&self) -> [(&'static str, &Projection); 7] {
+        let (a, m) = (&self.self_attn, &self.mlp);
+        [
+            ("self_attn.q_proj", &a.q_proj),
+            ("self_attn.k_proj", &a.k_proj),
+            ("self_attn.v_proj", &a.v_proj),
+            ("self_attn.o_proj", &a.o_proj),
+            ("mlp.gate_proj", &m.gate_proj),
+            ("mlp.up_proj", &m.up_proj),
+            ("mlp.down_proj", &m.down_proj),
+        ]
+    }
+
+    /// [`DecoderLayer::projections`], mutably.
+    pub fn projections_mut(&mut self) -> [(&'static str, &mut Projection); 7] {
+        let (a, m) = (&mut self.self_attn, &mut self.mlp);
+        [
+            ("self_attn.q_proj", &mut a.q_proj),
+            ("self_attn.k_proj", &mut a.k_proj),
+            ("self_attn.v_proj", &mut a.v_proj),
+            ("self_attn.o_proj", &mut a.o_proj),
+            ("mlp.gate_proj", &mut m.gate_proj),
+            ("mlp.up_proj", &mut m.up_proj),
+            ("mlp.down_proj", &mut m.down_proj),
+        ]
+    }
+
     fn forward(
         &self,
         x: Tensor<3>,
@@ -99,15 +129,25 @@ impl CausalLm {
     /// time instead of all at once.
     pub fn hidden(&self, ids: Tensor<2, Int>) -> Tensor<3> {
         let [b, t] = ids.dims();
-        let device = ids.device();
-        let positions = vec![(0..t).collect::<Vec<_>>(); b];
-        let (cos, sin) = self.rope.cos_sin(&positions, &device);
-        let ctx = AttentionContext { cos, sin, mask: causal_mask(t, &device) };
+        let ctx = self.context(b, t, &ids.device());
         let mut x = self.embed_tokens.forward(ids);
         for layer in &self.layers {
             x = layer.forward(x, &ctx, None);
         }
         self.norm.forward(x)
+    }
+
+    /// Rotary angles and causal mask of whole sequences [batch, time] from position 0.
+    pub fn context(&self, b: usize, t: usize, device: &Device) -> AttentionContext {
+        let positions = vec![(0..t).collect::<Vec<_>>(); b];
+        let (cos, sin) = self.rope.cos_sin(&positions, device);
+        AttentionContext { cos, sin, mask: causal_mask(t, device) }
+    }
+
+    /// Decoder layer `i` on [batch, time, hidden] without a cache: with [`CausalLm::context`],
+    /// the pieces [`CausalLm::hidden`] is made of, for recomputing one layer at a time.
+    pub fn layer_forward(&self, i: usize, x: Tensor<3>, ctx: &AttentionContext) -> Tensor<3> {
+        self.layers[i].forward(x, ctx, None)
     }
 
     /// Feeds `ids` [batch, new] after what `cache` holds and returns the logits of the last new

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::optim::Optimizer;
 use super::store::Store;
 use crate::error::{Error, Result};
-use crate::model::{CausalLm, ModelConfig, hf_files};
+use crate::model::{CausalLm, ModelConfig, adapter_files, hf_files};
 
 /// Where a phase stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,11 +26,20 @@ const KEEP: usize = 2;
 /// The file holding an RL trainer's generation of rollouts when a checkpoint falls inside one.
 const GENERATION_FILE: &str = "generation.json";
 
-/// The files of a Hugging Face model directory (see [`hf_files`]), then `extra` (tokenizer and
-/// generation config).
-pub async fn model_files(model: &CausalLm, extra: &[(String, Vec<u8>)]) -> Result<Vec<(String, Vec<u8>)>> {
+/// The files of a Hugging Face model directory (see [`hf_files`]; adapters are merged in), then
+/// `extra` (tokenizer and generation config); a model with adapters also gets them in PEFT's
+/// format under `adapter/`, for the base at `base_model`.
+pub async fn model_files(
+    model: &CausalLm,
+    extra: &[(String, Vec<u8>)],
+    base_model: &str,
+) -> Result<Vec<(String, Vec<u8>)>> {
     let mut files = hf_files(model).await?;
     files.extend(extra.iter().cloned());
+    if model.has_adapters() {
+        let adapter = adapter_files(model, base_model).await?;
+        files.extend(adapter.into_iter().map(|(name, bytes)| (format!("adapter/{name}"), bytes)));
+    }
     Ok(files)
 }
 
@@ -43,10 +52,11 @@ pub async fn save(
     optim: &Optimizer,
     state: &TrainerState,
     files: &[(String, Vec<u8>)],
+    base_model: &str,
     generation: Option<Vec<u8>>,
 ) -> Result<String> {
     let dir = format!("{}/checkpoint-{}", state.phase, state.step);
-    let mut all = model_files(model, files).await?;
+    let mut all = model_files(model, files, base_model).await?;
     let record =
         model.clone().into_record().into_bytes().map_err(|e| Error::checkpoint(&dir, e.to_string()))?;
     all.push(("model.bpk".into(), record.to_vec()));

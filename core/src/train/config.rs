@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::method::{Method, RewardConfig};
 use crate::error::{Error, Result};
 use crate::grpo::GrpoConfig;
+use crate::model::LoraConfig;
 use crate::rollout::vllm::{RolloutEngineKind, VllmConfig};
 use crate::rollout::{RolloutConfig, TruncationConfig};
 use crate::task::TaskConfig;
@@ -158,6 +159,14 @@ pub struct RlConfig {
     pub rollout: RolloutConfig,
     /// Reward weights.
     pub reward: RewardConfig,
+    /// LoRA adapters on the policy (`[rl.lora]`, PEFT's names): only they train, and the
+    /// reference model is the base without them. Default none: every weight trains.
+    pub lora: Option<LoraConfig>,
+    /// Keep only each decoder layer's input for the backward and recompute the layer there
+    /// (TRL's `gradient_checkpointing`); the log-probs' backward also runs a chunk of positions at
+    /// a time, never holding [tokens, vocab] logits. Less memory for a second forward pass.
+    /// Default false.
+    pub gradient_checkpointing: bool,
 }
 
 impl Default for RlConfig {
@@ -177,6 +186,8 @@ impl Default for RlConfig {
                 ..RolloutConfig::default()
             },
             reward: RewardConfig::default(),
+            lora: None,
+            gradient_checkpointing: false,
         }
     }
 }
@@ -294,6 +305,16 @@ impl TrainConfig {
         self.rl.optim.validate("rl.optim")?;
         self.rl.grpo.validate()?;
         self.rl.rollout.validate()?;
+        if let Some(lora) = &self.rl.lora {
+            lora.validate("rl.lora")?;
+            if self.rl.gradient_checkpointing && lora.lora_dropout > 0.0 {
+                // The recomputed forward would draw other dropout masks than the first one.
+                return Err(Error::invalid(
+                    "rl.lora.lora_dropout",
+                    "must be 0 with rl.gradient_checkpointing",
+                ));
+            }
+        }
         if self.rollout_engine == RolloutEngineKind::Vllm {
             self.vllm.validate()?;
             if self.jobs > 1 {

@@ -15,6 +15,7 @@ mod metrics;
 mod optim;
 mod phase;
 mod problems;
+mod recompute;
 mod rl;
 mod run;
 pub mod seeds;

@@ -103,7 +103,12 @@ impl Phase {
         };
         let resumed = match checkpoint::latest(run.store(), kind.name())?.filter(|_| run.resume) {
             Some(dir) => {
-                let restored = checkpoint::load(run.store(), &dir, base.clone())?;
+                // The trainer's own model is the template: it has the record's adapters, if any.
+                let template = match &trainer {
+                    Trainer::Sft(t) => t.model.clone(),
+                    Trainer::Rl(t) => t.model.clone(),
+                };
+                let restored = checkpoint::load(run.store(), &dir, template)?;
                 match &mut trainer {
                     Trainer::Sft(t) => t.restore(restored)?,
                     Trainer::Rl(t) => t.restore(restored)?,
@@ -195,8 +200,16 @@ impl Phase {
                 Trainer::Sft(t) => &t.optim,
                 Trainer::Rl(t) => &t.optim,
             };
-            let dir = checkpoint::save(run.store(), self.model(), optim, &state, &run.data.files, generation)
-                .await?;
+            let dir = checkpoint::save(
+                run.store(),
+                self.model(),
+                optim,
+                &state,
+                &run.data.files,
+                &run.data.base_model,
+                generation,
+            )
+            .await?;
             sink.event(name, Event::Saved { step, path: &run.store().describe(&dir) })?;
         }
         Ok(PhaseStep { step, record, group })
@@ -212,7 +225,10 @@ impl Phase {
         let summary = PhaseSummary { early_exit_rate, train_seconds: self.started.elapsed().as_secs_f64() };
         let model = self.model().clone();
         let dir = format!("{name}/final");
-        run.store().write_dir(&dir, &checkpoint::model_files(&model, &run.data.files).await?)?;
+        run.store().write_dir(
+            &dir,
+            &checkpoint::model_files(&model, &run.data.files, &run.data.base_model).await?,
+        )?;
         run.store().write(
             &format!("{name}/train_summary.json"),
             &serde_json::to_vec(&summary).expect("serialises"),

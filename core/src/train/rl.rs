@@ -82,9 +82,10 @@ pub struct RlTrainer {
 }
 
 impl RlTrainer {
-    /// A trainer at step 0 collecting rollouts from `source`. `model` lives on an autodiff device;
-    /// the reference model is a frozen copy of it, kept only when `config.grpo.beta > 0` (so a
-    /// resumed run passes its starting model here and then restores the checkpoint).
+    /// A trainer at step 0 collecting rollouts from `source`. `model` lives on an autodiff device
+    /// and gets fresh adapters with `config.lora`; the reference model is a frozen copy of it (with
+    /// adapters: the base itself), kept only when `config.grpo.beta > 0` (so a resumed run passes
+    /// its starting model here and then restores the checkpoint).
     pub fn new(
         method: Method,
         model: CausalLm,
@@ -102,7 +103,12 @@ impl RlTrainer {
             ));
         }
         let reward = method.reward(&config.reward, &config.rollout)?;
-        let reference = (config.grpo.beta > 0.0).then(|| model.valid());
+        let model = match &config.lora {
+            Some(lora) => model.with_lora(lora, seed)?,
+            None => model,
+        };
+        // With adapters the reference is the frozen base itself, sharing the policy's weights.
+        let reference = (config.grpo.beta > 0.0).then(|| model.valid().without_adapters());
         let optim = Optimizer::new(&config.optim, config.max_steps);
         Ok(RlTrainer {
             method,
@@ -126,7 +132,11 @@ impl RlTrainer {
     /// of rollouts it stopped inside, if any).
     pub fn restore(&mut self, restored: Restored) -> Result<()> {
         self.optim.load_bytes(restored.optimizer)?;
-        self.model = restored.model;
+        // A record carries no gradient flags: freeze the base again.
+        self.model = match self.config.lora {
+            Some(_) => restored.model.freeze_base(),
+            None => restored.model,
+        };
         self.step = restored.state.step;
         self.synced = None;
         self.pending = match restored.generation {

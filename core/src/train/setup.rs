@@ -28,6 +28,9 @@ pub struct RunData {
     pub files: Vec<(String, Vec<u8>)>,
     /// What the setup decided that a user should hear (the held-out split, exclusions).
     pub notes: Vec<String>,
+    /// Where the model RL starts from lives (`base_model_name_or_path` of saved adapters): the
+    /// model directory, or the run's `sft/final`.
+    pub base_model: String,
 }
 
 impl RunData {
@@ -58,6 +61,7 @@ impl RunData {
             held_out,
             files: task::tokenizer_files(),
             notes,
+            base_model: config.output_dir.join("sft/final").display().to_string(),
         })
     }
 
@@ -129,6 +133,7 @@ impl RunData {
             held_out,
             files,
             notes: vec![note],
+            base_model: dir.display().to_string(),
         })
     }
 }

@@ -85,6 +85,10 @@ impl Store for DirStore {
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         for (file, bytes) in files {
             let path = tmp.join(file);
+            // Names may hold a subdirectory (a model's `adapter/`).
+            if let Some(parent) = path.parent().filter(|p| !p.exists()) {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
             std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
         }
         // The old directory steps aside before the new one takes its name, and is deleted after.

@@ -9,9 +9,11 @@ use super::batch::{Sequence, TokenBatch, length_buckets, token_log_probs};
 use super::config::RlConfig;
 use super::generation::Generation;
 use super::optim::Optimizer;
+use super::recompute::Recompute;
 use crate::decode::read_rows;
 use crate::error::Result;
 use crate::grpo::{EngineWeights, MiniBatchSize, PolicyBatch, engine_weights, grpo_loss};
+use crate::logprobs::TokenLogProbs;
 use crate::model::CausalLm;
 
 /// Loss terms each micro-batch reads back: loss, KL, clip low, clip high, dual clip, entropy, and
@@ -99,7 +101,17 @@ pub(super) fn update(
     let mut parts: Vec<Tensor<1>> = Vec::new();
     for part in micro_batches(c, generation, rows, c.gradient_accumulation_steps) {
         let tokens = TokenBatch::new(&sequences(generation, &part), pad, &device);
-        let policy = token_log_probs(&model, &tokens, temperature(c));
+        // With checkpointing the log-probs are a leaf: the loss's gradient stops there, and the
+        // recompute carries it into the model.
+        let (recompute, policy) = match c.gradient_checkpointing {
+            true => {
+                let (pass, out) = Recompute::forward(&model, &tokens, temperature(c));
+                let log_probs = Tensor::from_inner(out.log_probs).require_grad();
+                (Some(pass), TokenLogProbs { log_probs, entropy: Tensor::from_inner(out.entropy) })
+            }
+            false => (None, token_log_probs(&model, &tokens, temperature(c))),
+        };
+        let policy_log_probs = policy.log_probs.clone();
         let ref_log_probs = reference
             .map(|r| Tensor::from_inner(token_log_probs(r, &tokens.inner(), temperature(c)).log_probs));
         let old_log_probs = match &generation.old_log_probs {
@@ -141,7 +153,14 @@ pub(super) fn update(
             },
             &c.grpo,
         );
-        accumulator.accumulate(&model, GradientsParams::from_grads(loss.loss.backward(), &model));
+        let grads = loss.loss.backward();
+        let grads = match recompute {
+            Some(pass) => {
+                pass.backward(&model, policy_log_probs.grad(&grads).expect("the log-probs are tracked"))
+            }
+            None => GradientsParams::from_grads(grads, &model),
+        };
+        accumulator.accumulate(&model, grads);
         parts.extend(
             [
                 loss.loss,
