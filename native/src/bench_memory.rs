@@ -135,7 +135,7 @@ pub fn run_one(args: &MemoryArgs, setting: Setting, device: &Device) -> anyhow::
     let config = args.shape.config();
     let policy = model::init(&config, &device);
     let parameters = policy.num_params();
-    let mut train = TrainConfig { ..task::recipe() };
+    let mut train = task::recipe();
     let release = TrainConfig::default().rl;
     let rl = &mut train.rl;
     (rl.max_steps, rl.prompts_per_step, rl.steps_per_generation) = (1, args.prompts, 1);

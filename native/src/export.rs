@@ -30,7 +30,20 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let selected = args.device.select();
     let (model, mut files) = match &args.model {
-        Some(dir) => (Pretrained::load(dir, &selected.device)?.model, tokenizer_files(dir)?),
+        Some(dir) => {
+            let p = Pretrained::load(dir, &selected.device)?;
+            let mut files = Vec::new();
+            for name in ["tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+                let path = dir.join(name);
+                if path.exists() {
+                    files.push((
+                        name.to_string(),
+                        std::fs::read(&path).with_context(|| path.display().to_string())?,
+                    ));
+                }
+            }
+            (p.model, files)
+        }
         None => {
             selected.device.seed(args.seed);
             (model::init(&task::model_config(), &selected.device), task::tokenizer_files())
@@ -48,18 +61,6 @@ pub fn run(args: Args) -> Result<()> {
         serve_command(&out, model.config.max_position_embeddings)
     );
     Ok(())
-}
-
-/// The tokenizer and generation-config files of model directory `dir`, those it has.
-pub fn tokenizer_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut files = Vec::new();
-    for name in ["tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
-        let path = dir.join(name);
-        if path.exists() {
-            files.push((name.to_string(), std::fs::read(&path).with_context(|| path.display().to_string())?));
-        }
-    }
-    Ok(files)
 }
 
 /// The `vllm serve` line the trainer needs (see the README's vLLM section).

@@ -3,12 +3,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use stepgrpo_core::model::{hf_files, load_adapter, write_atomic};
+use anyhow::Result;
+use stepgrpo_core::model::load_adapter;
 use stepgrpo_core::pretrained::Pretrained;
 
 use crate::DeviceArgs;
-use crate::export::tokenizer_files;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -28,14 +27,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let device = args.device.select().device;
-    let base = Pretrained::load(&args.model, &device)?.model;
-    let model = load_adapter(base, &args.adapter)?.merge_adapters();
-    let mut files = tokenizer_files(&args.model)?;
-    files.extend(pollster::block_on(hf_files(&model))?);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    for (name, bytes) in files {
-        write_atomic(&args.out.join(&name), &bytes)?;
-    }
+    let mut pretrained = Pretrained::load(&args.model, &device)?;
+    pretrained.model = load_adapter(pretrained.model, &args.adapter)?.merge_adapters();
+    // The weights in the base's dtype, and the base's tokenizer and generation files.
+    pollster::block_on(pretrained.save(&args.out))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }

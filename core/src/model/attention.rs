@@ -35,7 +35,6 @@ pub struct Attention {
 }
 
 /// What every layer of one forward pass shares: rotary angles and the additive attention mask.
-#[derive(Debug, Clone)]
 pub struct AttentionContext {
     /// cos of the rotary angles, [batch, 1, time, head_dim].
     pub cos: Tensor<4>,

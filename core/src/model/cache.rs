@@ -58,11 +58,6 @@ impl KvCache {
         self.end.len()
     }
 
-    /// Slots allocated per row (a benchmark reads it; the buffers grow by doubling).
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// Tokens in row `row`'s sequence (its next token's position).
     pub fn row_len(&self, row: usize) -> usize {
         self.end[row].saturating_sub(self.start[row])

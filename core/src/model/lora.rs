@@ -86,9 +86,13 @@ impl LoraConfig {
 
     /// Whether projection `name` (e.g. `self_attn.q_proj`) gets an adapter.
     pub fn targets(&self, name: &str) -> bool {
-        let short = name.rsplit('.').next().unwrap_or(name);
-        self.target_modules.iter().any(|m| m == short)
+        self.target_modules.iter().any(|m| m == short_name(name))
     }
+}
+
+/// A projection's name without its block: `q_proj` of `self_attn.q_proj`.
+pub(super) fn short_name(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
 }
 
 /// One adapter: the low-rank update `scaling * dropout(x) A B`.
@@ -105,6 +109,17 @@ pub struct Lora {
 }
 
 impl Lora {
+    /// An adapter with down and up projections `a` [in, r] and `b` [r, out], scaled and dropped
+    /// out as `config` says.
+    pub fn new(a: Tensor<2>, b: Tensor<2>, config: &LoraConfig) -> Lora {
+        Lora {
+            a: Param::from_tensor(a),
+            b: Param::from_tensor(b),
+            scaling: config.scaling(),
+            dropout: DropoutConfig::new(config.lora_dropout).init(),
+        }
+    }
+
     /// The adapter's contribution for [batch, time, in] inputs.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, t, d] = x.dims();
@@ -162,12 +177,7 @@ impl Projection {
             (0..d_in * config.r).map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32).collect();
         let a = Tensor::<2>::from_data(TensorData::new(a, [d_in, config.r]), &device);
         let b = Tensor::<2>::zeros([config.r, d_out], &device);
-        self.lora = Some(Lora {
-            a: Param::from_tensor(a),
-            b: Param::from_tensor(b),
-            scaling: config.scaling(),
-            dropout: DropoutConfig::new(config.lora_dropout).init(),
-        });
+        self.lora = Some(Lora::new(a, b, config));
     }
 }
 

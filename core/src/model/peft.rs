@@ -5,13 +5,11 @@
 
 use std::path::Path;
 
-use burn::module::Param;
-use burn::nn::DropoutConfig;
 use burn::tensor::{Tensor, TensorData};
 use serde_json::{Value, json};
 
 use super::Dtype;
-use super::lora::{Lora, LoraConfig, PROJECTIONS};
+use super::lora::{Lora, LoraConfig, PROJECTIONS, short_name};
 use super::transformer::CausalLm;
 use super::weights::{WeightFiles, to_safetensors};
 use crate::error::{Error, Result, read_file};
@@ -33,7 +31,7 @@ fn config_of(model: &CausalLm) -> Option<LoraConfig> {
         for (name, p) in layer.projections() {
             if let Some(lora) = &p.lora {
                 first.get_or_insert(lora);
-                let short = name.rsplit('.').next().unwrap_or(name).to_string();
+                let short = short_name(name).to_string();
                 if !targets.contains(&short) {
                     targets.push(short);
                 }
@@ -175,12 +173,7 @@ fn attach_from(
             let b = files.take(&tensor_name(i, name, 'B'), &[d_out, r])?;
             let a = Tensor::<2>::from_data(TensorData::new(a, [r, d_in]), &device).transpose();
             let b = Tensor::<2>::from_data(TensorData::new(b, [d_out, r]), &device).transpose();
-            p.lora = Some(Lora {
-                a: Param::from_tensor(a),
-                b: Param::from_tensor(b),
-                scaling: config.scaling(),
-                dropout: DropoutConfig::new(config.lora_dropout).init(),
-            });
+            p.lora = Some(Lora::new(a, b, config));
         }
     }
     let leftovers = files.leftovers();

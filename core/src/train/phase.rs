@@ -39,6 +39,15 @@ enum Trainer {
     Rl(Box<RlTrainer>),
 }
 
+impl Trainer {
+    fn model(&self) -> &CausalLm {
+        match self {
+            Trainer::Sft(t) => &t.model,
+            Trainer::Rl(t) => &t.model,
+        }
+    }
+}
+
 /// What one step of a phase produced.
 #[derive(Debug, Clone)]
 pub struct PhaseStep {
@@ -104,11 +113,7 @@ impl Phase {
         let resumed = match checkpoint::latest(run.store(), kind.name())?.filter(|_| run.resume) {
             Some(dir) => {
                 // The trainer's own model is the template: it has the record's adapters, if any.
-                let template = match &trainer {
-                    Trainer::Sft(t) => t.model.clone(),
-                    Trainer::Rl(t) => t.model.clone(),
-                };
-                let restored = checkpoint::load(run.store(), &dir, template)?;
+                let restored = checkpoint::load(run.store(), &dir, trainer.model().clone())?;
                 match &mut trainer {
                     Trainer::Sft(t) => t.restore(restored)?,
                     Trainer::Rl(t) => t.restore(restored)?,
@@ -148,10 +153,7 @@ impl Phase {
 
     /// The model being trained.
     pub fn model(&self) -> &CausalLm {
-        match &self.trainer {
-            Trainer::Sft(t) => &t.model,
-            Trainer::Rl(t) => &t.model,
-        }
+        self.trainer.model()
     }
 
     /// Runs one optimizer step, then what its cadence asks for: an evaluation on the first
