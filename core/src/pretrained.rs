@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use crate::error::{Result, read_json};
-use crate::model::{self, CausalLm, token_ids};
+use crate::model::{self, CausalLm, Dtype, token_ids};
 use crate::text::Tokenizer;
 
 /// A loaded model directory.
@@ -22,9 +22,15 @@ pub struct Pretrained {
 }
 
 impl Pretrained {
-    /// Loads everything in `dir` onto `device`.
+    /// Loads everything in `dir` onto `device`, the matrices in the checkpoint's dtype (see
+    /// [`model::load`]).
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let model = model::load(dir, device)?;
+        Self::load_as(dir, device, None)
+    }
+
+    /// [`Pretrained::load`] with the matrices kept in `dtype` (`None`: the checkpoint's).
+    pub fn load_as(dir: &Path, device: &Device, dtype: Option<Dtype>) -> Result<Self> {
+        let model = model::load_as(dir, device, dtype)?;
         let tokenizer =
             if dir.join("tokenizer.json").exists() { Some(Tokenizer::from_dir(dir)?) } else { None };
         let mut eos_token_ids = model.config.eos_token_ids.clone();

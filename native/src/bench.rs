@@ -11,7 +11,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
 use stepgrpo_core::decode::{GenerateConfig, SamplingConfig, feed, generate, prefill};
 use stepgrpo_core::logprobs::token_log_probs;
-use stepgrpo_core::model::{self, CausalLm};
+use stepgrpo_core::model::{self, CausalLm, Dtype};
 use stepgrpo_core::pretrained::Pretrained;
 use stepgrpo_core::rng::Rng;
 use stepgrpo_core::rollout::{RolloutConfig, TruncationConfig, rollout};
@@ -126,7 +126,7 @@ struct RolloutReport {
 }
 
 fn bench_rollout(args: &Args, device: &Device, prompts: &[Vec<u32>]) -> anyhow::Result<RolloutReport> {
-    let p = Pretrained::load(args.model.as_deref().context("--model")?, device)?;
+    let p = Pretrained::load_as(args.model.as_deref().context("--model")?, device, args.device.dtype)?;
     let tok = p.tokenizer.as_ref().context("--rollout needs tokenizer.json in the model directory")?;
     let triggers = Triggers::new(args.triggers.clone()).context("--triggers")?;
     let config = |truncation| RolloutConfig {
@@ -218,6 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             prompts: args.prompts,
             generations: args.generations,
             response_len: args.response_len,
+            dtype: args.device.dtype,
             json: args.json,
         };
         return match args.memory_setting {
@@ -237,7 +238,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         return crate::bench_engines::run(engines, &device, &selected.description, args.json);
     }
-    let model = model::load(&model_dir, &device)?;
+    let model = model::load_as(&model_dir, &device, args.device.dtype)?;
     let vocab = model.config.vocab_size;
     let prompts = random_ids(args.batch, args.prompt_len, vocab, 1);
     let run = |max_new_tokens: usize| -> anyhow::Result<()> {
@@ -258,7 +259,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let train_device = device.clone().autodiff();
-    let mut train_model = model::load(&model_dir, &train_device).context("loading the model for training")?;
+    // Every weight trains: f32 master weights, as the trainer keeps them.
+    let mut train_model = model::load_as(&model_dir, &train_device, Some(Dtype::F32))
+        .context("loading the model for training")?;
     let batch = random_ids(args.batch, args.prompt_len + args.new_tokens, vocab, 2);
     let train_step_s = best_of(args.repeat, || {
         train_model = train_step(train_model.clone(), &batch, &train_device)?;

@@ -1,7 +1,9 @@
 //! `stepgrpo bench --memory`: the peak memory of one Step-GRPO step (rollouts + update) on a random
 //! Qwen3 of a real shape and vocabulary, under each memory setting. Each setting runs in a process
 //! of its own (this binary again), so every peak is its own: the process's peak resident set on the
-//! CPU, the memory pool's peak on a wgpu device.
+//! CPU, the memory pool's peak on a wgpu device. With `--dtype`, the random model is first written
+//! as a checkpoint of that dtype and each setting loads it as a user's run does (tensor by tensor,
+//! matrices kept in that dtype where they do not train).
 
 use std::process::Command;
 use std::time::Instant;
@@ -96,6 +98,8 @@ pub struct MemoryArgs {
     pub generations: usize,
     pub response_len: usize,
     pub json: bool,
+    /// The checkpoint's dtype (`None`: an f32 model made in memory).
+    pub dtype: Option<Dtype>,
 }
 
 /// One setting's figures.
@@ -103,6 +107,8 @@ pub struct MemoryArgs {
 pub struct MemoryReport {
     setting: Setting,
     shape: Shape,
+    /// The dtype the frozen matrices were kept in.
+    dtype: Dtype,
     /// Parameters of the model.
     parameters: usize,
     /// Parameters that train.
@@ -132,8 +138,11 @@ fn peak_bytes(device: &Device) -> Option<u64> {
 /// Runs one setting in this process and prints its report as one JSON line.
 pub fn run_one(args: &MemoryArgs, setting: Setting, device: &Device) -> anyhow::Result<()> {
     let device = device.clone().autodiff();
-    let config = args.shape.config();
-    let policy = model::init(&config, &device);
+    let policy = match args.dtype {
+        Some(dtype) => model::load_as(&checkpoint_dir(args.shape, dtype), &device, Some(dtype))?,
+        None => model::init(&args.shape.config(), &device),
+    };
+    let dtype = args.dtype.unwrap_or(Dtype::F32);
     let parameters = policy.num_params();
     let mut train = task::recipe();
     let release = TrainConfig::default().rl;
@@ -171,6 +180,7 @@ pub fn run_one(args: &MemoryArgs, setting: Setting, device: &Device) -> anyhow::
     let report = MemoryReport {
         setting,
         shape: args.shape,
+        dtype,
         parameters,
         trainable,
         model_peak_bytes,
@@ -183,9 +193,32 @@ pub fn run_one(args: &MemoryArgs, setting: Setting, device: &Device) -> anyhow::
     Ok(())
 }
 
+/// Where the random checkpoint of `shape` in `dtype` is kept between runs.
+fn checkpoint_dir(shape: Shape, dtype: Dtype) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("stepgrpo-bench-{shape:?}-{}", dtype.hf_name()))
+}
+
+/// Writes the random checkpoint of `shape` in `dtype` (seed 0) unless it is there already.
+fn write_checkpoint(shape: Shape, dtype: Dtype) -> anyhow::Result<()> {
+    let dir = checkpoint_dir(shape, dtype);
+    if dir.join("model.safetensors").exists() {
+        return Ok(());
+    }
+    let device = Device::flex();
+    device.seed(0);
+    let mut random = model::init(&shape.config(), &device);
+    random.config.dtype = dtype;
+    eprintln!("writing a random {shape:?} in {} to {}", dtype.hf_name(), dir.display());
+    pollster::block_on(model::save(&random, &dir))?;
+    Ok(())
+}
+
 /// Runs every setting in a child process and prints the table (or the JSON lines).
 pub fn run(args: &MemoryArgs, child_args: &[String]) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating this binary")?;
+    if let Some(dtype) = args.dtype {
+        write_checkpoint(args.shape, dtype)?;
+    }
     let mut reports = Vec::new();
     for &setting in &args.settings {
         let name =
@@ -210,11 +243,14 @@ pub fn run(args: &MemoryArgs, child_args: &[String]) -> anyhow::Result<()> {
     }
     if !args.json {
         let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-        println!("setting              parameters  trainable   model    step peak  tokens  seconds");
+        println!(
+            "setting              dtype     parameters  trainable   model    step peak  tokens  seconds"
+        );
         for r in &reports {
             let name = clap::ValueEnum::to_possible_value(&r.setting).expect("named").get_name().to_string();
             println!(
-                "{name:<20} {:>10.3}B {:>9.2}M {:>6.2} GiB {:>6.2} GiB {:>7} {:>8.1}",
+                "{name:<20} {:<9} {:>10.3}B {:>9.2}M {:>6.2} GiB {:>6.2} GiB {:>7} {:>8.1}",
+                r.dtype.hf_name(),
                 r.parameters as f64 / 1e9,
                 r.trainable as f64 / 1e6,
                 gib(r.model_peak_bytes),

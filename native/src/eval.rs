@@ -53,7 +53,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let selected = args.device.select();
-    let p = Pretrained::load(&args.model, &selected.device)?;
+    let p = Pretrained::load_as(&args.model, &selected.device, args.device.dtype)?;
     let tokenizer = p.tokenizer.with_context(|| format!("{}: no tokenizer.json", args.model.display()))?;
     let builtin = args.data.is_none();
     let mut config = if builtin { task::recipe() } else { TrainConfig::default() };

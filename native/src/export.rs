@@ -31,7 +31,7 @@ pub fn run(args: Args) -> Result<()> {
     let selected = args.device.select();
     let (model, mut files) = match &args.model {
         Some(dir) => {
-            let p = Pretrained::load(dir, &selected.device)?;
+            let p = Pretrained::load_as(dir, &selected.device, args.device.dtype)?;
             let mut files = Vec::new();
             for name in ["tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
                 let path = dir.join(name);

@@ -54,7 +54,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let selected = args.device.select();
-    let pretrained = Pretrained::load(&args.model, &selected.device)?;
+    let pretrained = Pretrained::load_as(&args.model, &selected.device, args.device.dtype)?;
     let tokenizer = pretrained.tokenizer.as_ref();
     let prompt_ids = match (&args.prompt, &args.prompt_ids) {
         (_, Some(ids)) => {

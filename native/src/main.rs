@@ -16,6 +16,7 @@ mod train_args;
 
 use clap::{Parser, Subcommand};
 use stepgrpo_core::device::{self, Backend, SelectedDevice};
+use stepgrpo_core::model::Dtype;
 
 /// Step-GRPO trainer for reasoning language models, on any wgpu GPU or the CPU.
 #[derive(Parser)]
@@ -55,6 +56,11 @@ pub struct DeviceArgs {
     /// ones included; the CPU when none exists) or cpu.
     #[arg(long, default_value = "auto")]
     device: Backend,
+    /// The dtype a loaded model's matrices are kept in: float32, bfloat16 or float16 (f32, bf16,
+    /// f16). Default: the checkpoint's, where the device supports it (bf16 becomes f16 on wgpu,
+    /// either becomes f32 without `shader-f16`). Activations are f32 either way.
+    #[arg(long)]
+    pub dtype: Option<Dtype>,
 }
 
 impl DeviceArgs {

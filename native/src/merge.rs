@@ -27,7 +27,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let device = args.device.select().device;
-    let mut pretrained = Pretrained::load(&args.model, &device)?;
+    let mut pretrained = Pretrained::load_as(&args.model, &device, args.device.dtype)?;
     pretrained.model = load_adapter(pretrained.model, &args.adapter)?.merge_adapters();
     // The weights in the base's dtype, and the base's tokenizer and generation files.
     pollster::block_on(pretrained.save(&args.out))?;

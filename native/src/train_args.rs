@@ -118,6 +118,7 @@ impl Args {
         set(&mut c.output_dir, self.output_dir.clone());
         set(&mut c.seed, self.seed);
         c.model = self.model.clone().or(c.model);
+        c.dtype = self.device.dtype.or(c.dtype);
         c.train_data = self.train_data.clone().or(c.train_data);
         c.eval_data = self.eval_data.clone().or(c.eval_data);
         if let Some(list) = &self.methods {

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Distribution, Int, Tensor, TensorData};
 use stepgrpo_shaders::{self as shaders, AdvantageScale, SamplingParams, generic};
 
 const VOCAB: usize = 151_936;
@@ -76,6 +76,17 @@ fn main() {
     );
     row(&format!("CPU x @ w^T, [8, 512] x [{VOCAB}, 512]^T"), tk, tg, " |");
     drop(w);
+    // The same with the weight kept in half precision: the kernel widens it in registers, the
+    // generic version casts it to f32 first.
+    for dtype in [DType::BF16, DType::F16] {
+        let w = Tensor::<2>::random([VOCAB, 512], Distribution::Default, &cpu).cast(dtype);
+        let (tk, tg) = time_pair(
+            &cpu,
+            |i| drop(shaders::matmul_nt(xs[i].clone(), w.clone()).into_data()),
+            |i| drop(generic::matmul_nt(xs[i].clone(), w.clone()).into_data()),
+        );
+        row(&format!("CPU x @ w^T, {dtype:?} w"), tk, tg, " |");
+    }
 
     // 1. Selective log-softmax, forward + backward, on [rows, VOCAB].
     let ad = device.clone().autodiff();

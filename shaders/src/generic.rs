@@ -25,9 +25,10 @@ pub fn selective_log_softmax(logits: Tensor<2>, ids: Tensor<1, Int>) -> TokenLog
     TokenLogProbs { log_probs: chosen, entropy }
 }
 
-/// See [`crate::matmul_nt`].
+/// See [`crate::matmul_nt`]; a weight kept in another dtype (bf16, f16) is widened to `x`'s.
 pub fn matmul_nt(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
-    x.matmul(w.transpose())
+    let dtype = x.dtype();
+    x.matmul(w.cast(dtype).transpose())
 }
 
 /// See [`crate::sample`]; expects tensors without autodiff.

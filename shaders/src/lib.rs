@@ -11,7 +11,7 @@
 //!
 //! Each function picks its implementation from the tensors it is given: the WGSL kernels for f32
 //! tensors on a wgpu device (natively on Vulkan/Metal/DX12, or WebGPU in a browser), the CPU kernel
-//! for a few rows of f32 on the native x86-64 CPU device, the plain burn version in [`generic`]
+//! for a few rows of f32 (weights in f32, bf16 or f16) on the native x86-64 CPU device, the plain burn version in [`generic`]
 //! everywhere else. Callers never know the difference, and the parity tests hold
 //! both to the same answers.
 
@@ -158,6 +158,7 @@ pub fn group_advantages(rewards: Tensor<1>, groups: Tensor<1, Int>, scale: Advan
 
 /// `x` [M, K] times the transpose of `w` [N, K]: [M, N], i.e. a linear layer whose weight rows are
 /// its outputs, as checkpoints store them (and a tied embedding used as the output projection).
+/// `w` may be kept in bf16 or f16: the product is computed in `x`'s dtype.
 /// Differentiable like `x.matmul(w.transpose())`, which it is everywhere but in
 /// [`matmul_nt_is_streamed`]'s case.
 pub fn matmul_nt(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
@@ -169,9 +170,9 @@ pub fn matmul_nt(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
 }
 
 /// Whether [`matmul_nt`] runs the CPU kernel for these tensors, which reads each row of `w` in
-/// place once: f32 tensors on the CPU device (burn-flex) without autodiff, at most 32 rows of `x`
-/// (decoding; larger products go to burn's matmul), `w` contiguous, an x86-64 CPU with AVX2 and
-/// FMA.
+/// place once: `x` in f32 and `w` in f32, bf16 or f16 on the CPU device (burn-flex) without
+/// autodiff, at most 32 rows of `x` (decoding; larger products go to burn's matmul), `w`
+/// contiguous, an x86-64 CPU with AVX2, FMA and F16C.
 pub fn matmul_nt_is_streamed(x: &Tensor<2>, w: &Tensor<2>) -> bool {
     #[cfg(target_arch = "x86_64")]
     {

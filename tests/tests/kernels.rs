@@ -3,7 +3,7 @@
 //! sizes; plus checks of what each computes against references written out on the host. At the
 //! end, the CPU kernel (`matmul_nt`) against burn's matmul on the CPU.
 
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Distribution, Int, Tensor, TensorData};
 use stepgrpo_core::pretrained::Pretrained;
 use stepgrpo_shaders::{self as shaders, AdvantageScale, SamplingParams, generic};
 use stepgrpo_tests::{devices, fixture};
@@ -309,11 +309,13 @@ fn group_advantages_match_generic_and_the_definition() {
     }
 }
 
-/// Whether this CPU runs `matmul_nt`'s kernel (x86-64 with AVX2 and FMA). Elsewhere every product
-/// is burn's, and the parity below holds trivially.
+/// Whether this CPU runs `matmul_nt`'s kernel (x86-64 with AVX2, FMA and F16C). Elsewhere every
+/// product is burn's, and the parity below holds trivially.
 fn cpu_kernel() -> bool {
     #[cfg(target_arch = "x86_64")]
-    return std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    return std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("f16c");
     #[cfg(not(target_arch = "x86_64"))]
     false
 }
@@ -341,6 +343,25 @@ fn matmul_nt_matches_burn_on_the_cpu() {
                 assert_eq!(got.dims(), [m, n], "{what}");
                 assert_close(&what, &vec2(got), &vec2(generic::matmul_nt(x, w)), 1e-4);
             }
+        }
+    }
+}
+
+/// A weight kept in bf16 or f16 is read as it is stored, and gives the product of its values
+/// widened to f32 (the same numbers burn multiplies after a cast).
+#[test]
+fn matmul_nt_reads_half_precision_weights_in_place() {
+    let cpu = Device::flex();
+    cpu.seed(21);
+    for dtype in [DType::BF16, DType::F16] {
+        for (m, k, n) in [(1, 24, 257), (8, 1003, 300), (17, 512, 129)] {
+            let x = Tensor::<2>::random([m, k], Distribution::Normal(0.0, 1.0), &cpu);
+            let w = Tensor::<2>::random([n, k], Distribution::Normal(0.0, 1.0), &cpu).cast(dtype);
+            let what = format!("{dtype:?} [{m}, {k}] x [{n}, {k}]^T");
+            assert_eq!(shaders::matmul_nt_is_streamed(&x, &w), cpu_kernel(), "{what}");
+            let want = vec2(x.clone().matmul(w.clone().cast(DType::F32).transpose()));
+            assert_close(&what, &vec2(shaders::matmul_nt(x.clone(), w.clone())), &want, 1e-4);
+            assert_close(&what, &vec2(generic::matmul_nt(x, w)), &want, 1e-4);
         }
     }
 }

@@ -5,6 +5,7 @@ mod decoding;
 mod grpo_objective;
 mod hf_parity;
 mod kernels;
+mod precision;
 mod rollout;
 mod training;
 mod vllm;

@@ -1,7 +1,8 @@
 //! Training on the built-in task: the model learns, a run resumed from a checkpoint continues
 //! exactly as an uninterrupted one, and both phases run on every backend.
 
-use stepgrpo_core::model::{CausalLm, init, to_hf_safetensors};
+use burn::tensor::DType;
+use stepgrpo_core::model::{CausalLm, Dtype, from_safetensors, init, to_hf_safetensors};
 use stepgrpo_core::rng::Rng;
 use stepgrpo_core::rollout::LocalEngine;
 use stepgrpo_core::task;
@@ -36,6 +37,15 @@ fn weights(model: &CausalLm) -> Vec<u8> {
 
 fn sft(steps: usize, device: &burn::tensor::Device) -> SftTrainer {
     sft_from(seeded(device, 3, || init(&task::model_config(), device)), steps)
+}
+
+/// `model` as its bf16 checkpoint loads: matrices in bf16 (f16 on wgpu; f32 where the device has
+/// neither), the rest f32.
+fn in_bf16(model: &CausalLm) -> CausalLm {
+    let mut model = model.clone();
+    model.config.dtype = Dtype::BF16;
+    let bytes = pollster::block_on(to_hf_safetensors(&model)).unwrap();
+    from_safetensors(&model.config, bytes, &model.device()).unwrap()
 }
 
 /// The built-in task's data with 20 held-out problems (seed 1).
@@ -225,6 +235,15 @@ fn both_phases_run_on_every_backend() {
                 step.metrics
             );
         }
+        // From a half-precision checkpoint every weight trains in f32 (the KL reference stays half).
+        let mut rl = rl_trainer(Method::StepGrpo, in_bf16(&t.model), &data, small_rl(1), 2);
+        assert_eq!(rl.model.matrix_dtype(), DType::F32, "{name}");
+        let step = pollster::block_on(rl.step()).unwrap();
+        assert!(
+            step.metrics.loss.is_finite() && step.metrics.grad_norm.is_finite(),
+            "{name}: {:?}",
+            step.metrics
+        );
     }
 }
 
@@ -320,7 +339,9 @@ fn lora_trains_only_the_adapters_and_resumes_exactly() {
     let dir = std::env::temp_dir().join(format!("stepgrpo-lora-{}", std::process::id()));
     let store = DirStore::new(&dir);
     let data = data(task::TaskConfig::default());
-    let base = seeded(&device, 4, || init(&task::model_config(), &device));
+    // The base is kept in bf16, as a bf16 checkpoint loads; the adapters train in f32.
+    let base = in_bf16(&seeded(&device, 4, || init(&task::model_config(), &device)));
+    assert_eq!(base.matrix_dtype(), DType::BF16);
     let rl = || {
         let mut c = small_rl(2);
         (c.prompts_per_step, c.grpo.beta) = (1, 0.04);
@@ -332,6 +353,7 @@ fn lora_trains_only_the_adapters_and_resumes_exactly() {
         pollster::block_on(straight.step()).unwrap();
     }
     assert_eq!(weights(&straight.model.without_adapters()), weights(&base), "the base moved");
+    assert_eq!(straight.model.matrix_dtype(), DType::BF16, "training widened the base");
     assert_ne!(weights(&straight.model), weights(&base), "the adapters learned nothing");
 
     let mut first = rl();

@@ -70,11 +70,31 @@ pub enum RopeScaling {
 pub enum Dtype {
     /// float32.
     #[default]
+    #[serde(rename = "float32", alias = "f32")]
     F32,
     /// bfloat16.
+    #[serde(rename = "bfloat16", alias = "bf16")]
     BF16,
     /// float16.
+    #[serde(rename = "float16", alias = "f16")]
     F16,
+}
+
+impl std::str::FromStr for Dtype {
+    type Err = String;
+
+    /// transformers' names (`float32`, `bfloat16`, `float16`, with or without `torch.`) or the
+    /// short ones (`f32`, `bf16`, `f16`).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f32" => Ok(Dtype::F32),
+            "bf16" => Ok(Dtype::BF16),
+            "f16" => Ok(Dtype::F16),
+            _ => Dtype::from_hf(s).ok_or_else(|| {
+                format!("{s:?} is not a dtype (float32, bfloat16, float16; or f32, bf16, f16)")
+            }),
+        }
+    }
 }
 
 impl Dtype {
@@ -84,6 +104,15 @@ impl Dtype {
             Dtype::F32 => x,
             Dtype::BF16 => half::bf16::from_f32(x).to_f32(),
             Dtype::F16 => half::f16::from_f32(x).to_f32(),
+        }
+    }
+
+    /// burn's name for it.
+    pub fn burn(self) -> burn::tensor::DType {
+        match self {
+            Dtype::F32 => burn::tensor::DType::F32,
+            Dtype::BF16 => burn::tensor::DType::BF16,
+            Dtype::F16 => burn::tensor::DType::F16,
         }
     }
 

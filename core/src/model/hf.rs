@@ -4,22 +4,31 @@ use std::path::Path;
 
 use burn::module::Param;
 use burn::nn::{Embedding, Linear, RmsNorm};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use super::attention::Attention;
-use super::config::ModelConfig;
+use super::config::{Dtype, ModelConfig};
 use super::lora::Projection;
 use super::mlp::Mlp;
+use super::precision::{storage_dtype, stored};
 use super::transformer::{CausalLm, DecoderLayer};
 use super::weights::{WeightFiles, to_safetensors};
 use crate::error::{Error, Result};
 
-/// Loads `config.json` and the safetensors weights of `dir` onto `device` (weights become f32; the
-/// model keeps the checkpoint's dtype for saving).
+/// Loads `config.json` and the safetensors weights of `dir` onto `device`, its matrices kept in the
+/// checkpoint's dtype where the device computes with it (see [`storage_dtype`]).
 pub fn load(dir: &Path, device: &Device) -> Result<CausalLm> {
+    load_as(dir, device, None)
+}
+
+/// [`load`] with the matrices kept in `dtype` (`None`: the checkpoint's), as far as the device
+/// supports it. Norms and biases are always f32, and so is every computation: half precision
+/// halves what the weights hold, not the arithmetic.
+pub fn load_as(dir: &Path, device: &Device, dtype: Option<Dtype>) -> Result<CausalLm> {
     let config = ModelConfig::from_file(&dir.join("config.json"))?;
     let mut files = WeightFiles::open(dir)?;
-    let model = build(&config, &mut files, device)?;
+    let storage = storage_dtype(dtype.unwrap_or(config.dtype), device);
+    let model = build(&config, &mut files, device, storage)?;
     let leftovers = files.leftovers();
     if !leftovers.is_empty() {
         log::warn!("{}: ignoring {} unused tensors, e.g. `{}`", dir.display(), leftovers.len(), leftovers[0]);
@@ -27,11 +36,12 @@ pub fn load(dir: &Path, device: &Device) -> Result<CausalLm> {
     Ok(model)
 }
 
-/// Builds a model of `config` from the bytes of one `model.safetensors` file (weights become f32):
-/// how a browser, which has no filesystem, imports a checkpoint.
+/// Builds a model of `config` from the bytes of one `model.safetensors` file (matrices in the
+/// checkpoint's dtype where the device supports it, as [`load`]): how a browser, which has no
+/// filesystem, imports a checkpoint.
 pub fn from_safetensors(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<CausalLm> {
     let mut files = WeightFiles::from_bytes(vec![(bytes, "model.safetensors".into())])?;
-    let model = build(config, &mut files, device)?;
+    let model = build(config, &mut files, device, storage_dtype(config.dtype, device))?;
     let leftovers = files.leftovers();
     if !leftovers.is_empty() {
         log::warn!("model.safetensors: ignoring {} unused tensors, e.g. `{}`", leftovers.len(), leftovers[0]);
@@ -39,15 +49,17 @@ pub fn from_safetensors(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -
     Ok(model)
 }
 
-fn build(c: &ModelConfig, w: &mut WeightFiles, device: &Device) -> Result<CausalLm> {
+fn build(c: &ModelConfig, w: &mut WeightFiles, device: &Device, storage: DType) -> Result<CausalLm> {
     let (h, hd) = (c.hidden_size, c.head_dim);
     let tensor1 = |w: &mut WeightFiles, name: &str, n: usize| -> Result<Tensor<1>> {
         Ok(Tensor::from_data(TensorData::new(w.take(name, &[n])?, [n]), device))
     };
+    let matrix = |w: &mut WeightFiles, name: &str, shape: [usize; 2]| -> Result<Tensor<2>> {
+        Ok(stored(name, w.take_data(name, &shape)?, storage, device))
+    };
     // HF stores [out, in]; burn's Linear multiplies by [in, out].
     let linear = |w: &mut WeightFiles, name: &str, d_in: usize, d_out: usize, bias: bool| -> Result<Linear> {
-        let weight = w.take(&format!("{name}.weight"), &[d_out, d_in])?;
-        let weight = Tensor::<2>::from_data(TensorData::new(weight, [d_out, d_in]), device).transpose();
+        let weight = matrix(w, &format!("{name}.weight"), [d_out, d_in])?.transpose();
         let bias =
             if bias { Some(Param::from_tensor(tensor1(w, &format!("{name}.bias"), d_out)?)) } else { None };
         Ok(Linear { weight: Param::from_tensor(weight), bias })
@@ -58,10 +70,8 @@ fn build(c: &ModelConfig, w: &mut WeightFiles, device: &Device) -> Result<Causal
             epsilon: c.rms_norm_eps,
         })
     };
-    let embed = w.take("model.embed_tokens.weight", &[c.vocab_size, h])?;
-    let embed_tokens = Embedding {
-        weight: Param::from_tensor(Tensor::from_data(TensorData::new(embed, [c.vocab_size, h]), device)),
-    };
+    let embed_tokens =
+        Embedding { weight: Param::from_tensor(matrix(w, "model.embed_tokens.weight", [c.vocab_size, h])?) };
     let mut layers = Vec::with_capacity(c.num_hidden_layers);
     for i in 0..c.num_hidden_layers {
         let p = format!("model.layers.{i}");
@@ -149,6 +159,7 @@ async fn weights_file(model: &CausalLm, untie: bool) -> Result<Vec<u8>> {
         None if untie => params.push(("lm_head.weight".into(), Out::Matrix(model.embed_tokens.weight.val()))),
         None => {}
     }
+    let dtype = model.config.dtype;
     let mut out = Vec::with_capacity(params.len());
     for (name, t) in params {
         let data = match t {
@@ -156,11 +167,10 @@ async fn weights_file(model: &CausalLm, untie: bool) -> Result<Vec<u8>> {
             Out::Vector(t) => t.into_data_async().await,
         }
         .map_err(|e| Error::Readback(format!("{name}: {e:?}")))?;
-        let shape = data.shape().to_vec();
-        let values = data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{name}: {e:?}")))?;
-        out.push((name, shape, values));
+        // Rounded as it arrives: the host never holds the whole model in f32.
+        out.push((name, data.convert_dtype(dtype.burn())));
     }
-    to_safetensors(&out, model.config.dtype)
+    to_safetensors(out, dtype)
 }
 
 /// The files of a Hugging Face model directory: `model.safetensors` (in the model's dtype) and

@@ -6,7 +6,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::linear;
@@ -159,10 +159,11 @@ impl Projection {
         }
     }
 
-    /// The weight [in, out] with the adapter folded in.
+    /// The weight [in, out] with the adapter folded in (in f32 when the base is kept in half
+    /// precision and there is an adapter to add).
     pub fn merged_weight(&self) -> Tensor<2> {
         match &self.lora {
-            Some(lora) => self.base.weight.val() + lora.delta(),
+            Some(lora) => self.base.weight.val().cast(DType::F32) + lora.delta(),
             None => self.base.weight.val(),
         }
     }
@@ -216,7 +217,10 @@ impl CausalLm {
         for layer in &mut self.layers {
             for (_, p) in layer.projections_mut() {
                 if p.lora.is_some() {
-                    p.base.weight = Param::from_tensor(p.merged_weight());
+                    // Back in the base's own dtype (merging does not widen a half-precision
+                    // base), and a plain weight: no graph back to the adapter.
+                    let dtype = p.base.weight.val().dtype();
+                    p.base.weight = Param::from_tensor(p.merged_weight().cast(dtype).detach());
                     p.lora = None;
                 }
             }

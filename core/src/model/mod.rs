@@ -11,6 +11,7 @@ mod init;
 mod lora;
 mod mlp;
 mod peft;
+mod precision;
 mod rope;
 mod transformer;
 mod weights;
@@ -19,13 +20,16 @@ pub use attention::{Attention, AttentionContext};
 pub use cache::KvCache;
 pub(crate) use config::token_ids;
 pub use config::{Architecture, Dtype, ModelConfig, RopeScaling};
-pub use hf::{from_safetensors, hf_files, hf_files_untied, load, save, to_hf_safetensors, write_atomic};
+pub use hf::{
+    from_safetensors, hf_files, hf_files_untied, load, load_as, save, to_hf_safetensors, write_atomic,
+};
 pub use init::init;
 pub use lora::{Lora, LoraConfig, PROJECTIONS, Projection};
 pub use mlp::Mlp;
 pub use peft::{
     ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapter_files, load_adapter, load_adapter_bytes, parse_adapter_config,
 };
+pub use precision::storage_dtype;
 pub use transformer::{CausalLm, DecoderLayer};
 pub use weights::WeightFiles;
 

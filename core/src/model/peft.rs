@@ -65,10 +65,7 @@ pub async fn adapter_files(model: &CausalLm, base_model: &str) -> Result<Vec<(St
                     .into_data_async()
                     .await
                     .map_err(|e| Error::Readback(format!("{tensor}: {e:?}")))?;
-                let shape = data.shape().to_vec();
-                let values =
-                    data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{tensor}: {e:?}")))?;
-                tensors.push((tensor, shape, values));
+                tensors.push((tensor, data));
             }
         }
     }
@@ -89,7 +86,7 @@ pub async fn adapter_files(model: &CausalLm, base_model: &str) -> Result<Vec<(St
     });
     Ok(vec![
         (ADAPTER_CONFIG.into(), serde_json::to_vec_pretty(&json).expect("config serialises")),
-        (ADAPTER_WEIGHTS.into(), to_safetensors(&tensors, Dtype::F32)?),
+        (ADAPTER_WEIGHTS.into(), to_safetensors(tensors, Dtype::F32)?),
     ])
 }
 

@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use stepgrpo_shaders::matmul_nt;
 
 use super::attention::{Attention, AttentionContext, MASKED};
@@ -103,6 +103,11 @@ impl CausalLm {
         self.embed_tokens.weight.val().device()
     }
 
+    /// The embeddings of `ids` [batch, time], in f32 whatever dtype the table is kept in.
+    pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        self.embed_tokens.forward(ids).cast(DType::F32)
+    }
+
     /// Logits [batch, time, vocab] from final hidden states (see [`CausalLm::hidden`]). The tied
     /// weight is the [vocab, hidden] embedding, the layout `stepgrpo_shaders::matmul_nt` streams in
     /// place on the CPU when decoding (a few rows); an untied head goes through [`linear`] like
@@ -130,7 +135,7 @@ impl CausalLm {
     pub fn hidden(&self, ids: Tensor<2, Int>) -> Tensor<3> {
         let [b, t] = ids.dims();
         let ctx = self.context(b, t, &ids.device());
-        let mut x = self.embed_tokens.forward(ids);
+        let mut x = self.embed(ids);
         for layer in &self.layers {
             x = layer.forward(x, &ctx, None);
         }
@@ -158,7 +163,7 @@ impl CausalLm {
         let (positions, mask) = cache.reserve(t, &device);
         let (cos, sin) = self.rope.cos_sin(&positions, &device);
         let ctx = AttentionContext { cos, sin, mask };
-        let mut x = self.embed_tokens.forward(ids);
+        let mut x = self.embed(ids);
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x, &ctx, Some((cache, i)));
         }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::method::{Method, RewardConfig};
 use crate::error::{Error, Result};
 use crate::grpo::GrpoConfig;
-use crate::model::LoraConfig;
+use crate::model::{Dtype, LoraConfig};
 use crate::rollout::vllm::{RolloutEngineKind, VllmConfig};
 use crate::rollout::{RolloutConfig, TruncationConfig};
 use crate::task::TaskConfig;
@@ -245,6 +245,11 @@ pub struct TrainConfig {
     pub seed: u64,
     /// A Hugging Face model directory to start from; `None` trains the built-in task's tiny model.
     pub model: Option<PathBuf>,
+    /// The dtype `model`'s matrices are kept in (`float32`, `bfloat16`, `float16`); `None`: the
+    /// checkpoint's, so a bf16 checkpoint stays bf16 where the device supports it. Only frozen
+    /// weights stay in half precision (a LoRA run's base, the KL reference): what trains, and
+    /// every activation, is f32.
+    pub dtype: Option<Dtype>,
     /// Training problems as JSONL (needed with `model`); the built-in task draws its own.
     pub train_data: Option<PathBuf>,
     /// Held-out problems as JSONL, excluded from training; `None`: `eval.num_problems` problems
@@ -281,6 +286,7 @@ impl Default for TrainConfig {
             output_dir: PathBuf::from("runs/stepgrpo"),
             seed: 0,
             model: None,
+            dtype: None,
             train_data: None,
             eval_data: None,
             task: TaskConfig::default(),
@@ -314,6 +320,9 @@ impl TrainConfig {
                     "must be 0 with rl.gradient_checkpointing",
                 ));
             }
+        }
+        if self.dtype.is_some() && self.model.is_none() {
+            return Err(Error::invalid("dtype", "applies to a loaded `model`; the built-in model is f32"));
         }
         if self.rollout_engine == RolloutEngineKind::Vllm {
             self.vllm.validate()?;

@@ -39,7 +39,7 @@ impl Recompute {
         let tokens = batch.inner();
         let [b, t] = tokens.inputs.dims();
         let ctx = inner.context(b, t, &inner.device());
-        let mut states = vec![inner.embed_tokens.forward(tokens.inputs.clone())];
+        let mut states = vec![inner.embed(tokens.inputs.clone())];
         for i in 0..inner.layers.len() {
             let next = inner.layer_forward(i, states[i].clone(), &ctx);
             states.push(next);
@@ -89,7 +89,7 @@ impl Recompute {
             acc.accumulate(model, GradientsParams::from_module(&mut grads, &model.layers[i]));
         }
         if model.embed_tokens.weight.val().is_require_grad() {
-            let embedded = model.embed_tokens.forward(Tensor::from_inner(inputs));
+            let embedded = model.embed(Tensor::from_inner(inputs));
             let grads = (embedded * up).sum().backward();
             acc.accumulate(model, GradientsParams::from_grads(grads, model));
         }

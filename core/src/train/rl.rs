@@ -83,7 +83,8 @@ pub struct RlTrainer {
 
 impl RlTrainer {
     /// A trainer at step 0 collecting rollouts from `source`. `model` lives on an autodiff device
-    /// and gets fresh adapters with `config.lora`; the reference model is a frozen copy of it (with
+    /// and gets fresh adapters with `config.lora` (its base stays in the dtype it was loaded in),
+    /// or trains in f32 without; the reference model is a frozen copy of it as loaded (with
     /// adapters: the base itself), kept only when `config.grpo.beta > 0` (so a resumed run passes
     /// its starting model here and then restores the checkpoint).
     pub fn new(
@@ -103,12 +104,19 @@ impl RlTrainer {
             ));
         }
         let reward = method.reward(&config.reward, &config.rollout)?;
-        let model = match &config.lora {
-            Some(lora) => model.with_lora(lora, seed)?,
-            None => model,
+        let kl = config.grpo.beta > 0.0;
+        let (model, reference) = match &config.lora {
+            Some(lora) => {
+                // With adapters the reference is the frozen base itself, sharing the policy's
+                // weights (in the checkpoint's dtype).
+                let model = model.with_lora(lora, seed)?;
+                let reference = kl.then(|| model.valid().without_adapters());
+                (model, reference)
+            }
+            // The reference keeps the loaded dtype (bf16 of a bf16 checkpoint); the policy trains
+            // f32 master weights.
+            None => (model.clone().in_f32(), kl.then(|| model.valid())),
         };
-        // With adapters the reference is the frozen base itself, sharing the policy's weights.
-        let reference = (config.grpo.beta > 0.0).then(|| model.valid().without_adapters());
         let optim = Optimizer::new(&config.optim, config.max_steps);
         Ok(RlTrainer {
             method,

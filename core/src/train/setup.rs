@@ -149,7 +149,7 @@ pub fn prepare(config: &TrainConfig, device: &Device) -> Result<(RunData, Causal
             Ok((data, model::init(&task::model_config(), device)))
         }
         Some(dir) => {
-            let pretrained = Pretrained::load(dir, device)?;
+            let pretrained = Pretrained::load_as(dir, device, config.dtype)?;
             let data = RunData::from_model(config, &pretrained)?;
             Ok((data, pretrained.model))
         }
