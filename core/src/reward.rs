@@ -160,21 +160,31 @@ pub struct Judged {
 }
 
 /// The response with whitespace around `<`, `>` and `/` removed (so `< /think >` reads `</think>`),
-/// as the reference reward does before grading.
+/// as the reference reward does before grading. Linear in the length: each whitespace run is
+/// looked at once (a model can emit runs of any length).
 pub fn clean_response(response: &str) -> String {
-    let chars: Vec<char> = response.chars().collect();
     let is_sep = |c: char| matches!(c, '<' | '>' | '/');
     let mut out = String::with_capacity(response.len());
-    for (i, &c) in chars.iter().enumerate() {
+    // The last character that is not whitespace, and where the pending whitespace run starts.
+    let (mut prev, mut run) = (None::<char>, None::<usize>);
+    for (i, c) in response.char_indices() {
         if c.is_whitespace() {
-            // Drop a whitespace run that touches a separator on either side.
-            let next = chars[i..].iter().find(|c| !c.is_whitespace());
-            let prev = chars[..i].iter().rev().find(|c| !c.is_whitespace());
-            if next.is_some_and(|&c| is_sep(c)) || prev.is_some_and(|&c| is_sep(c)) {
-                continue;
-            }
+            run.get_or_insert(i);
+            continue;
+        }
+        // A run is dropped when it touches a separator on either side.
+        if let Some(start) = run.take()
+            && !(is_sep(c) || prev.is_some_and(is_sep))
+        {
+            out.push_str(&response[start..i]);
         }
         out.push(c);
+        prev = Some(c);
+    }
+    if let Some(start) = run
+        && !prev.is_some_and(is_sep)
+    {
+        out.push_str(&response[start..]);
     }
     out
 }

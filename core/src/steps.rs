@@ -109,12 +109,14 @@ impl Triggers {
         S: Into<String>,
     {
         let mut out: Vec<String> = Vec::new();
+        // A set for the duplicates: a list given by a user may be long.
+        let mut seen = std::collections::HashSet::new();
         for (index, w) in words.into_iter().enumerate() {
             let w = w.into();
             if w.is_empty() {
                 return Err(StepsError::EmptyWord { index });
             }
-            if !out.contains(&w) {
+            if seen.insert(w.clone()) {
                 out.push(w);
             }
         }
@@ -233,9 +235,10 @@ pub fn count_steps(text: &str) -> usize {
     Triggers::default().count_steps(text)
 }
 
-/// The step that contains byte `pos` (the last step whose start is at or before it).
+/// The step that contains byte `pos` (the last step whose start is at or before it). Steps are in
+/// order, so this is a binary search: a linear one made a response quadratic in its triggers.
 fn step_at(steps: &[Step], pos: usize) -> usize {
-    steps.iter().rposition(|s| s.start <= pos).unwrap_or(0)
+    steps.partition_point(|s| s.start <= pos).saturating_sub(1)
 }
 
 /// The step of every token, given each token's byte range `(start, end)` in the text the steps were
@@ -332,6 +335,19 @@ mod tests {
         assert_eq!(step_first_tokens(&steps, &[(0, 4), (4, 6)]), vec![None, Some(0)]);
         assert_eq!(step_starts(&steps, &[(0, 4), (4, 6)]), vec![0, 0], "an empty step 0");
         assert_eq!(step_starts(&Triggers::default().steps(""), &[]), vec![0]);
+    }
+
+    #[test]
+    fn regression_token_steps_are_not_quadratic_in_triggers() {
+        // 100,000 one-token steps: a linear search per token took 5e9 comparisons.
+        let text = "Wait ".repeat(100_000);
+        let offsets: Vec<(usize, usize)> = (0..100_000).map(|i| (5 * i, 5 * i + 5)).collect();
+        let start = std::time::Instant::now();
+        let steps = Triggers::default().steps(&text);
+        let starts = step_starts(&steps, &offsets);
+        assert_eq!(starts.len(), 100_001);
+        assert_eq!(starts[1..10], [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(start.elapsed().as_secs_f64() < 5.0, "took {:?}", start.elapsed());
     }
 
     #[test]

@@ -5,6 +5,8 @@ mod bench_engines;
 mod bench_memory;
 mod eval;
 mod export;
+#[cfg(test)]
+mod fuzz;
 mod generate;
 mod merge;
 mod report;

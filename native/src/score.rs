@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use stepgrpo_core::reward::{Reward, RewardBatch, StepAwareConfig, StepAwareReward};
+use stepgrpo_core::reward::{Reward, RewardBatch, RewardOutput, StepAwareConfig, StepAwareReward};
 use stepgrpo_core::steps::Triggers;
 
 /// Arguments of `stepgrpo score`.
@@ -57,33 +57,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reward = StepAwareReward::new(config)?;
     let file =
         std::fs::File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
+    let outputs = score_lines(BufReader::new(file), &args.input.display().to_string(), &reward)?;
+    let mut out = std::io::stdout().lock();
+    for o in outputs {
+        writeln!(out, "{}", serde_json::to_string(&o)?)?;
+    }
+    Ok(())
+}
+
+/// Scores the JSONL lines of `input` (named `source` in errors, with the line number).
+pub(crate) fn score_lines(
+    input: impl BufRead,
+    source: &str,
+    reward: &dyn Reward,
+) -> anyhow::Result<Vec<RewardOutput>> {
     let (mut responses, mut truths, mut uids) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}: line {}", args.input.display(), i + 1))?;
+    for (i, line) in input.lines().enumerate() {
+        let line = line.with_context(|| format!("{source}: line {}", i + 1))?;
         if line.trim().is_empty() {
             continue;
         }
         let parsed: Line = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{}: line {}: expected {{\"response\", \"ground_truth\", \"uid\"}}",
-                args.input.display(),
-                i + 1
-            )
+            format!("{source}: line {}: expected {{\"response\", \"ground_truth\", \"uid\"}}", i + 1)
         })?;
         responses.push(parsed.response);
         truths.push(as_text(&parsed.ground_truth));
         uids.push(as_text(&parsed.uid));
     }
     if responses.is_empty() {
-        bail!("{}: no responses", args.input.display());
+        bail!("{source}: no responses");
     }
     let r: Vec<&str> = responses.iter().map(String::as_str).collect();
     let t: Vec<&str> = truths.iter().map(String::as_str).collect();
     let u: Vec<&str> = uids.iter().map(String::as_str).collect();
-    let outputs = reward.score(&RewardBatch::new(&r, &t, &u)?)?;
-    let mut out = std::io::stdout().lock();
-    for o in outputs {
-        writeln!(out, "{}", serde_json::to_string(&o)?)?;
-    }
-    Ok(())
+    Ok(reward.score(&RewardBatch::new(&r, &t, &u)?)?)
 }

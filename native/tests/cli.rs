@@ -60,6 +60,19 @@ fn bad_input_exits_non_zero_naming_the_culprit() {
 }
 
 #[test]
+fn regression_generate_past_the_context_is_an_error() {
+    // The fixture's context is 256 positions; this ran on past it without a word.
+    let model = format!("{FIXTURES}/hf/qwen3-tiny");
+    let args =
+        ["generate", "--model", &model, "--prompt-ids", "1,2,3", "--device", "cpu", "--max-new-tokens"];
+    let (ok, _, err) = stepgrpo(&[&args[..], &["100000000"]].concat());
+    assert!(!ok && err.contains("--max-new-tokens") && err.contains("256"), "{err}");
+    assert!(err.contains("max_position_embeddings") && err.contains("at most 253"), "{err}");
+    let (ok, _, err) = stepgrpo(&[&args[..], &["253", "--greedy"]].concat());
+    assert!(ok, "the whole context is usable: {err}");
+}
+
+#[test]
 fn bench_reports_json() {
     let model = format!("{FIXTURES}/hf/qwen3-tiny");
     let (ok, out, err) = stepgrpo(&[

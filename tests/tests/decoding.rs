@@ -125,3 +125,32 @@ fn generate_needs_tokenizer(model: &CausalLm, config: &GenerateConfig) -> bool {
     let err = pollster::block_on(generate(model, &[vec![1]], config, None)).unwrap_err();
     err.to_string().contains("stop strings need a tokenizer")
 }
+
+#[test]
+fn regression_generating_past_the_context_is_an_error() {
+    // The fixture's context is 256 positions: decoding ran on past it without a word.
+    let model = Pretrained::load(&fixture("hf/qwen3-tiny"), &Device::flex()).unwrap().model;
+    let config = |max_new_tokens| GenerateConfig {
+        max_new_tokens,
+        sampling: SamplingConfig::greedy(),
+        eos_token_ids: vec![],
+        stop_strings: vec![],
+    };
+    let prompts = [vec![1, 2, 3], vec![4; 10]];
+    let err = pollster::block_on(generate(&model, &prompts, &config(247), None)).unwrap_err().to_string();
+    assert!(err.contains("max_new_tokens") && err.contains("at most 246") && err.contains("256"), "{err}");
+    let long =
+        pollster::block_on(generate(&model, &[vec![1; 256]], &config(1), None)).unwrap_err().to_string();
+    assert!(long.contains("256 tokens") && long.contains("max_position_embeddings"), "{long}");
+    let rollout = stepgrpo_core::rollout::RolloutConfig { max_completion_length: 300, ..Default::default() };
+    let err = pollster::block_on(stepgrpo_core::rollout::rollout(
+        &model,
+        &word_tokenizer(&[]),
+        &prompts,
+        &[],
+        &rollout,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("max_completion_length") && err.contains("at most 246"), "{err}");
+}

@@ -62,9 +62,13 @@ fn check_prompts(prompts: &[Vec<u32>], model: &CausalLm, tokenizer: Option<&Toke
         Some(t) if t.id_limit() < vocab => (t.id_limit(), format!("{} knows", t.path().display())),
         _ => (vocab, "the model's vocabulary has".to_string()),
     };
+    let context = model.config.max_position_embeddings;
     for (i, p) in prompts.iter().enumerate() {
         if p.is_empty() {
             return Err(Error::invalid("prompt", format!("prompt {i} is empty")));
+        }
+        if p.len() >= context {
+            return Err(prompt_too_long(i, p.len(), context));
         }
         if let Some(bad) = p.iter().find(|&&id| id as usize >= limit) {
             return Err(Error::invalid(
@@ -74,6 +78,45 @@ fn check_prompts(prompts: &[Vec<u32>], model: &CausalLm, tokenizer: Option<&Toke
         }
     }
     Ok(())
+}
+
+/// Checks that the longest prompt and `new_tokens` more fit the model's context: past it the rotary
+/// positions are ones the model never saw and the cache grows without bound. `option` names the
+/// setting that asked for `new_tokens` (with its flag) in the error.
+pub(crate) fn check_context(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    new_tokens: usize,
+    option: &str,
+) -> Result<()> {
+    let context = model.config.max_position_embeddings;
+    if let Some((i, p)) = prompts.iter().enumerate().find(|(_, p)| p.len() >= context) {
+        return Err(prompt_too_long(i, p.len(), context));
+    }
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    if longest.saturating_add(new_tokens) > context {
+        let name = option.split(' ').next().unwrap_or(option);
+        return Err(Error::invalid(
+            name,
+            format!(
+                "{new_tokens} new tokens after a prompt of {longest} run past the model's context of \
+                 {context} positions (max_position_embeddings in its config.json); lower {option} to at \
+                 most {}",
+                context.saturating_sub(longest)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn prompt_too_long(i: usize, len: usize, context: usize) -> Error {
+    Error::invalid(
+        "prompt",
+        format!(
+            "prompt {i} has {len} tokens, and the model's context is {context} positions \
+             (max_position_embeddings in its config.json): no room for a new token"
+        ),
+    )
 }
 
 /// Runs `prompts` through the model in one left-padded batch; returns the cache and the logits of
@@ -115,6 +158,7 @@ pub async fn generate(
     if !config.stop_strings.is_empty() && tokenizer.is_none() {
         return Err(Error::invalid("stop_strings", "stop strings need a tokenizer"));
     }
+    check_context(model, prompts, config.max_new_tokens, "max_new_tokens (--max-new-tokens)")?;
     let (mut cache, mut logits) = prefill(model, prompts, tokenizer)?;
     let vocab_limit = tokenizer.map(Tokenizer::id_limit);
 

@@ -348,6 +348,22 @@ mod tests {
     }
 
     #[test]
+    fn regression_deep_expressions_are_not_evaluated() {
+        // A 400-term sum (400 levels, within the token limit) overflowed a 2 MiB stack in the exact
+        // evaluation of a debug build; nesting by parentheses, signs or powers did in the parser.
+        let on_small_stack = |s: String| {
+            let parsed = std::thread::Builder::new().stack_size(1 << 21).spawn(move || parse(&s).is_some());
+            parsed.unwrap().join().unwrap()
+        };
+        let sum = |n: usize| "1+".repeat(n) + "1";
+        assert!(!on_small_stack(sum(400)) && on_small_stack(sum(90)), "ninety levels still parse");
+        for s in ["(".repeat(450) + "1" + &")".repeat(450), "-".repeat(900) + "1", "x**".repeat(300) + "x"] {
+            assert!(!on_small_stack(s));
+        }
+        assert!(!equal_under_sympy("401.5", &sum(400)));
+    }
+
+    #[test]
     fn guard() {
         assert!(should_allow_eval("(x^2)-(y)"));
         assert!(!should_allow_eval("x^10"));

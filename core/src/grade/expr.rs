@@ -55,6 +55,10 @@ impl Expr {
 /// Longest expression (in tokens) that is evaluated.
 const MAX_TOKENS: usize = 1000;
 
+/// Deepest expression tree that is evaluated: every pass over it recurses per level (a 400-term sum
+/// overflowed a 2 MiB stack in a debug build); real answers are a few levels deep.
+const MAX_DEPTH: usize = 100;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Int(String),
@@ -214,6 +218,8 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, ()> {
 struct Parser {
     toks: Vec<Tok>,
     i: usize,
+    /// Nesting of the recursive calls now (parentheses, signs, exponents, function arguments).
+    depth: usize,
 }
 
 type PResult = Result<Expr, ()>;
@@ -284,7 +290,22 @@ impl Parser {
         }
     }
 
+    /// Runs `f` one level deeper; an error past [`MAX_DEPTH`].
+    fn nested(&mut self, f: impl FnOnce(&mut Self) -> PResult) -> PResult {
+        if self.depth >= MAX_DEPTH {
+            return Err(());
+        }
+        self.depth += 1;
+        let e = f(self);
+        self.depth -= 1;
+        e
+    }
+
     fn unary(&mut self) -> PResult {
+        self.nested(Self::unary_inner)
+    }
+
+    fn unary_inner(&mut self) -> PResult {
         if self.eat("-") {
             return Ok(Expr::Neg(Box::new(self.unary()?)));
         }
@@ -320,7 +341,7 @@ impl Parser {
             Tok::Float(s) => Ok(Expr::Float(s)),
             Tok::Imag(v) => Ok(Expr::Imag(v)),
             Tok::Op("(") => {
-                let e = self.expr()?;
+                let e = self.nested(Self::expr)?;
                 if self.eat(")") { Ok(e) } else { Err(()) }
             }
             Tok::Op(_) => Err(()),
@@ -331,7 +352,7 @@ impl Parser {
                     if !self.eat("(") {
                         return Err(());
                     }
-                    let arg = Box::new(self.expr()?);
+                    let arg = Box::new(self.nested(Self::expr)?);
                     if !self.eat(")") {
                         return Err(());
                     }
@@ -352,9 +373,20 @@ pub(crate) fn parse(s: &str) -> Option<Expr> {
     if toks.len() > MAX_TOKENS {
         return None;
     }
-    let mut p = Parser { toks, i: 0 };
+    let mut p = Parser { toks, i: 0, depth: 0 };
     let e = p.expr().ok()?;
-    (p.i == p.toks.len()).then_some(e)
+    (p.i == p.toks.len() && depth(&e) <= MAX_DEPTH).then_some(e)
+}
+
+/// Levels of `e`, counted without recursion (`1+1+..+1` grows a level a term without nesting calls).
+fn depth(e: &Expr) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(e, 1)];
+    while let Some((e, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        stack.extend(e.children().into_iter().map(|c| (c, d + 1)));
+    }
+    deepest
 }
 
 #[cfg(test)]

@@ -9,8 +9,14 @@ use super::latex_macros::{arg_spec, render_macro};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LatexError;
 
-/// Deepest brace nesting rendered.
+/// Deepest brace nesting rendered, and deepest nesting of groups, arguments, environments and
+/// `\(..\)` the parser recurses into (each level is a few stack frames).
 const MAX_DEPTH: usize = 200;
+
+/// Parser steps allowed per input character. A macro whose mandatory argument is missing makes the
+/// parser re-read what it had taken as its arguments (as pylatexenc does), and nested ones re-read
+/// exponentially often (`\frac{\frac{\frac{..`); real answers need two or three steps a character.
+const STEPS_PER_CHAR: usize = 16;
 
 #[derive(Debug, Clone)]
 pub(super) enum Node {
@@ -55,19 +61,53 @@ fn is_display(env: &str) -> bool {
 struct Parser {
     c: Vec<char>,
     i: usize,
+    /// Nesting of `nodes` calls now.
+    depth: usize,
+    /// Steps left; the parse gives up (the reference's output is then not computed) at 0.
+    fuel: usize,
+    /// Set when the depth or the fuel ran out: every call returns at once and the result is an error.
+    gave_up: bool,
 }
 
 impl Parser {
+    fn new(s: &str) -> Self {
+        let c: Vec<char> = s.chars().collect();
+        let fuel = STEPS_PER_CHAR * c.len() + 1_000;
+        Parser { c, i: 0, depth: 0, fuel, gave_up: false }
+    }
+
+    /// Pays for one step; false (and the parse gives up) when the fuel is spent.
+    fn tick(&mut self) -> bool {
+        if self.fuel == 0 {
+            self.gave_up = true;
+        }
+        self.fuel = self.fuel.saturating_sub(1);
+        !self.gave_up
+    }
+
     fn skip_ws(&mut self) {
-        while self.c.get(self.i).is_some_and(|c| c.is_whitespace()) {
+        while self.c.get(self.i).is_some_and(|c| c.is_whitespace()) && self.tick() {
             self.i += 1;
         }
     }
 
     /// Nodes up to `stop` (consumed); tolerant like pylatexenc: an unclosed group runs to the end.
     fn nodes(&mut self, stop: Stop<'_>) -> (Vec<Node>, bool) {
+        if self.depth >= MAX_DEPTH {
+            self.gave_up = true;
+        }
+        self.depth += 1;
+        let parsed = self.nodes_inner(stop);
+        self.depth -= 1;
+        parsed
+    }
+
+    fn nodes_inner(&mut self, stop: Stop<'_>) -> (Vec<Node>, bool) {
         let mut out = Vec::new();
         while let Some(&ch) = self.c.get(self.i) {
+            if !self.tick() {
+                return (out, true);
+            }
             self.i += 1;
             match ch {
                 '}' if stop == Stop::Brace => return (out, true),
@@ -127,7 +167,7 @@ impl Parser {
     /// A macro name after `\`: letters (then spaces are eaten, as TeX does) or one other character.
     fn macro_name(&mut self) -> String {
         let start = self.i;
-        while self.c.get(self.i).is_some_and(|c| c.is_ascii_alphabetic()) {
+        while self.c.get(self.i).is_some_and(|c| c.is_ascii_alphabetic()) && self.tick() {
             self.i += 1;
         }
         if self.i > start {
@@ -152,7 +192,7 @@ impl Parser {
         }
         self.i += 1;
         let start = self.i;
-        while self.c.get(self.i).is_some_and(|&c| c != '}') {
+        while self.c.get(self.i).is_some_and(|&c| c != '}') && self.tick() {
             self.i += 1;
         }
         let name = self.c[start..self.i].iter().collect();
@@ -266,8 +306,11 @@ pub(crate) fn latex_to_text(s: &str) -> Result<String, LatexError> {
     if max > MAX_DEPTH {
         return Err(LatexError);
     }
-    let mut p = Parser { c: s.chars().collect(), i: 0 };
+    let mut p = Parser::new(s);
     let (nodes, _) = p.nodes(Stop::End);
+    if p.gave_up {
+        return Err(LatexError);
+    }
     render_all(&nodes)
 }
 
@@ -320,5 +363,45 @@ mod tests {
         }
         assert!(t("\\sqrt").is_err());
         assert!(t("\\begin{pmatrix}").is_err());
+    }
+
+    /// Runs `f` on a thread with a small stack (a 2 MiB thread overflowed on deep inputs before the
+    /// parser bounded its own depth) and returns how long it took.
+    fn timed_on_small_stack(f: impl FnOnce() + Send + 'static) -> f64 {
+        let start = std::time::Instant::now();
+        std::thread::Builder::new().stack_size(1 << 21).spawn(f).unwrap().join().unwrap();
+        start.elapsed().as_secs_f64()
+    }
+
+    #[test]
+    fn regression_missing_arguments_nested_are_not_exponential() {
+        // Each `\frac{` without its second argument re-read everything after it, twice per level:
+        // 2^30 steps for 30 levels (within the brace-depth limit), a hang.
+        let secs = timed_on_small_stack(|| {
+            for input in ["\\frac{".repeat(30), "\\sqrt[".repeat(30), "\\textcolor[".repeat(25)] {
+                assert!(t(&input).is_err(), "{input}");
+            }
+            assert!(t(&("\\frac{".repeat(3) + "}")).is_ok(), "a few levels still render");
+        });
+        assert!(secs < 5.0, "took {secs} s");
+    }
+
+    #[test]
+    fn regression_deep_environments_and_math_do_not_overflow_the_stack() {
+        // `\(` and `\begin{..}` nest by recursion but have no brace left open: 100,000 of them
+        // overflowed the stack (an abort, not a panic).
+        let secs = timed_on_small_stack(|| {
+            for input in [
+                "\\(".repeat(100_000),
+                "\\[".repeat(100_000),
+                "\\begin{a}".repeat(100_000),
+                "\\begin{array}".repeat(100_000),
+                "\\frac\\(".repeat(50_000),
+            ] {
+                assert!(t(&input).is_err(), "{}", &input[..20]);
+            }
+            assert_eq!(t(&"\\(x\\)".repeat(10_000)).map(|s| s.len()), Ok(10_000));
+        });
+        assert!(secs < 5.0, "took {secs} s");
     }
 }

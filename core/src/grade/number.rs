@@ -118,9 +118,10 @@ fn float_literal(s: &str) -> Option<Num> {
     if significant <= 15 {
         return Some(Num::F(x));
     }
-    let frac_digits = mant.split_once('.').map_or(0, |(_, f)| f.len()) as i32;
+    let frac_digits = mant.split_once('.').map_or(0, |(_, f)| f.len());
     let n: i128 = digits.parse().ok()?;
-    let scale = Q(10, 1).powi((exp - frac_digits) as i128);
+    // In i128: `1.0000000000000001e-2147483648` overflowed the i32 exponent (a panic in debug).
+    let scale = Q(10, 1).powi(exp as i128 - frac_digits as i128);
     Some(scale.and_then(|p| Q(n, 1).mul(p)).map_or(Num::F(x), Num::D))
 }
 
@@ -304,5 +305,19 @@ mod tests {
         assert_eq!(e("x&1"), Err(NotExact::Unsupported));
         assert_eq!(e("6&3"), Ok((Num::Q(Q(2, 1)), false)));
         assert_eq!(e("2^200"), Err(NotExact::Symbolic), "overflow falls back to the numeric comparison");
+    }
+
+    #[test]
+    fn regression_long_float_with_extreme_exponent() {
+        // The exponent minus the fraction digits overflowed i32 (a panic in debug builds).
+        for s in [
+            "1.0000000000000001e-2147483648",
+            "1.0000000000000001e2147483647",
+            "0.1234567890123456789e-2147483648",
+        ] {
+            assert_eq!(float_literal(s).map(|n| n.f()), s.parse::<f64>().ok(), "{s}");
+        }
+        // Through the grader: an answer that is not an integer reaches the exact evaluation.
+        let _ = super::super::grade("1.0000000000000001e-2147483648+1.5", "1.5");
     }
 }

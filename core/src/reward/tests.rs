@@ -139,3 +139,47 @@ fn config_validation_and_batches() {
         r#"{"overall":1.0,"accuracy":1.0,"format":1.0,"steps":2,"step_mean":null}"#
     );
 }
+
+/// The cleaning as first written (quadratic in a whitespace run): the oracle of the linear one.
+fn clean_response_quadratic(response: &str) -> String {
+    let chars: Vec<char> = response.chars().collect();
+    let is_sep = |c: char| matches!(c, '<' | '>' | '/');
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_whitespace() {
+            let next = chars[i..].iter().find(|c| !c.is_whitespace());
+            let prev = chars[..i].iter().rev().find(|c| !c.is_whitespace());
+            if next.is_some_and(|&c| is_sep(c)) || prev.is_some_and(|&c| is_sep(c)) {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn linear_cleaning_agrees_with_the_reference_on_every_short_string() {
+    // Every string of up to 7 characters over an alphabet with two kinds of whitespace.
+    let alphabet = [' ', '\n', '<', '/', 'a', 'é'];
+    let mut strings = vec![String::new()];
+    for _ in 0..7 {
+        let longer: Vec<String> = strings.iter().flat_map(|s| alphabet.map(|c| format!("{s}{c}"))).collect();
+        for s in &longer {
+            assert_eq!(clean_response(s), clean_response_quadratic(s), "{s:?}");
+        }
+        strings = longer;
+    }
+}
+
+#[test]
+fn regression_clean_response_whitespace_run_is_linear() {
+    // 200,000 spaces inside \boxed{} took about 20 CPU-seconds before the cleaning was linear.
+    let response = format!("<think>x</think> \\boxed{{1{}}}", " ".repeat(200_000));
+    let start = std::time::Instant::now();
+    let judged = judge(&response, "1", &Triggers::default());
+    assert!(judged.correct);
+    let cleaned = clean_response(&format!("a{}b{}</x>", " ".repeat(100_000), "\n".repeat(100_000)));
+    assert_eq!(cleaned.len(), "a".len() + 100_000 + "b</x>".len());
+    assert!(start.elapsed().as_secs_f64() < 5.0, "took {:?}", start.elapsed());
+}

@@ -6,7 +6,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::config::RolloutConfig;
 use super::row::{Rollout, Row, Shared};
-use crate::decode::{draw, feed, prefill};
+use crate::decode::{check_context, draw, feed, prefill};
 use crate::error::Result;
 use crate::model::CausalLm;
 use crate::rng::Rng;
@@ -36,6 +36,8 @@ pub(super) async fn rollout_rows(
     first_row: usize,
 ) -> Result<Vec<Rollout>> {
     config.validate()?;
+    let option = "max_completion_length (rl.rollout.max_completion_length, eval.max_completion_length)";
+    check_context(model, prompts, config.max_completion_length, option)?;
     let inducer = match &config.truncation {
         Some(t) => tokenizer.encode(&t.inducer)?,
         None => Vec::new(),

@@ -111,6 +111,55 @@ impl TaskConfig {
     }
 }
 
+impl TaskConfig {
+    /// How many distinct problems the levels can produce (chains that stay in 0..=99 and end at 10
+    /// or more), counted exactly: a sampler asked for more distinct ones than exist would never stop.
+    pub fn distinct_problems(&self) -> u128 {
+        // Levels with the same operand count overlap: one-digit operands are two-digit ones too.
+        let mut widest: std::collections::BTreeMap<usize, u32> = std::collections::BTreeMap::new();
+        for l in &self.levels {
+            let d = widest.entry(l.operands).or_insert(l.digits);
+            *d = (*d).max(l.digits);
+        }
+        widest.into_iter().map(|(operands, digits)| count_chains(operands, digits)).sum()
+    }
+
+    /// Whether `chain` is one of the problems the levels can produce.
+    pub fn produces(&self, chain: &Chain) -> bool {
+        let values = chain.values();
+        (10..=99).contains(&chain.start)
+            && values.iter().all(|v| (0..=99).contains(v))
+            && values.last().is_some_and(|&v| v >= 10)
+            && self.levels.iter().any(|l| {
+                let max = if l.digits == 1 { 9 } else { 99 };
+                l.operands == chain.ops.len() + 1 && chain.ops.iter().all(|&(_, x)| (1..=max).contains(&x))
+            })
+    }
+}
+
+/// Chains of `operands` operands (the first of two digits, the others of up to `digits`) whose values
+/// stay in 0..=99 and end at 10 or more: a count per value, one operation at a time.
+fn count_chains(operands: usize, digits: u32) -> u128 {
+    let max = if digits == 1 { 9 } else { 99 };
+    let mut ways = [0u128; 100];
+    ways[10..].fill(1);
+    for _ in 1..operands {
+        let mut next = [0u128; 100];
+        for (v, &w) in ways.iter().enumerate().filter(|(_, w)| **w > 0) {
+            for x in 1..=max {
+                if v + x <= 99 {
+                    next[v + x] = next[v + x].saturating_add(w);
+                }
+                if v >= x {
+                    next[v - x] = next[v - x].saturating_add(w);
+                }
+            }
+        }
+        ways = next;
+    }
+    ways[10..].iter().fold(0u128, |a, &w| a.saturating_add(w))
+}
+
 /// A problem of the task: the chain, its operations and its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chain {
@@ -248,6 +297,30 @@ mod tests {
         for bad in ["37", "37*2", "99+5", "a+1"] {
             assert!(Chain::parse(bad).unwrap_err().to_string().contains(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn distinct_problems_are_counted_exactly() {
+        // Brute force over one operation: start 10..=99, x 1..=9, + or -, staying in range, >= 10.
+        let brute = (10..=99i64)
+            .flat_map(|s| (1..=9i64).flat_map(move |x| [s + x, s - x]))
+            .filter(|v| (10..=99).contains(v))
+            .count() as u128;
+        let one = TaskConfig { levels: vec![Level { operands: 2, digits: 1 }], ..TaskConfig::default() };
+        assert_eq!(one.distinct_problems(), brute);
+        let twice = TaskConfig {
+            levels: vec![Level { operands: 2, digits: 1 }, Level { operands: 2, digits: 2 }],
+            ..TaskConfig::default()
+        };
+        let wide = TaskConfig { levels: vec![Level { operands: 2, digits: 2 }], ..TaskConfig::default() };
+        assert_eq!(twice.distinct_problems(), wide.distinct_problems(), "one-digit levels are inside");
+        let config = TaskConfig::default();
+        let drawn: std::collections::HashSet<String> =
+            problems(&config, 5, 20_000).iter().map(Chain::prompt).collect();
+        assert!(drawn.len() as u128 <= config.distinct_problems());
+        assert!(problems(&config, 5, 2_000).iter().all(|c| config.produces(c)));
+        assert!(!one.produces(&Chain::parse("37+8-6").unwrap()), "two operations");
+        assert!(!one.produces(&Chain::parse("5+8").unwrap()), "one-digit start");
     }
 
     #[test]

@@ -346,8 +346,15 @@ impl TrainConfig {
                 return Err(Error::invalid(name, "must be at least 1"));
             }
         }
+        // Checked: a file may give any integer, and an overflow here was a panic (found by fuzzing).
+        let too_large = |name: &str| Error::invalid(name, "is too large: the step sizes overflow");
+        let rows = (self.rl.prompts_per_step.checked_mul(self.rl.rollout.num_generations))
+            .ok_or_else(|| too_large("rl.rollout.num_generations"))?;
+        (rows.checked_mul(self.rl.steps_per_generation))
+            .ok_or_else(|| too_large("rl.steps_per_generation"))?;
+        (self.rl.steps_per_generation.checked_mul(self.rl.num_iterations))
+            .ok_or_else(|| too_large("rl.num_iterations"))?;
         let ga = self.rl.gradient_accumulation_steps;
-        let rows = self.rl.prompts_per_step * self.rl.rollout.num_generations;
         if ga == 0 || ga > rows {
             return Err(Error::invalid(
                 "rl.gradient_accumulation_steps",

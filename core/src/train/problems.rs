@@ -20,6 +20,8 @@ pub enum ProblemSet {
         task: TaskConfig,
         /// Prompts never drawn for training.
         held_out: HashSet<String>,
+        /// Distinct problems of the task that are not held out: none, and drawing would never end.
+        trainable: u128,
     },
     /// A fixed list (a user's JSONL file), never empty.
     List(Vec<Problem>),
@@ -38,8 +40,10 @@ impl ProblemSet {
 
     /// The built-in task without the prompts of `held_out` (problems given for evaluation).
     pub fn builtin_excluding(task: &TaskConfig, held_out: &[Problem]) -> ProblemSet {
-        let held_out = held_out.iter().map(|p| p.prompt.clone()).collect();
-        ProblemSet::Builtin { task: task.clone(), held_out }
+        let held_out: HashSet<String> = held_out.iter().map(|p| p.prompt.clone()).collect();
+        let taken = held_out.iter().filter(|p| Chain::parse(p).is_ok_and(|c| task.produces(&c))).count();
+        let trainable = task.distinct_problems().saturating_sub(taken as u128);
+        ProblemSet::Builtin { task: task.clone(), held_out, trainable }
     }
 
     /// `list` (from `source`, named in errors) without the problems whose prompt is in
@@ -88,7 +92,17 @@ impl ProblemSet {
     /// Training chains of the built-in task for `step` of the stream `salt` (used for SFT). Fails
     /// when the held-out set leaves the task almost no problem to train on.
     pub fn chains(&self, seed: u64, salt: u64, step: usize, n: usize) -> Result<Vec<Chain>> {
-        let ProblemSet::Builtin { task, held_out } = self else { return Ok(Vec::new()) };
+        let ProblemSet::Builtin { task, held_out, trainable } = self else { return Ok(Vec::new()) };
+        if n > 0 && *trainable == 0 {
+            return Err(Error::invalid(
+                "task",
+                format!(
+                    "the task's levels have too few distinct problems ({}), and every one of them is held \
+                     out for evaluation: none is left to train on (lower eval.num_problems or add task.levels)",
+                    task.distinct_problems()
+                ),
+            ));
+        }
         let mut rng = Rng::stream(seed ^ salt, step as u64);
         let mut out = Vec::with_capacity(n);
         let mut rejected = 0;
@@ -120,6 +134,7 @@ impl ProblemSet {
             ProblemSet::Builtin { .. } => {
                 Ok(self.chains(seed, 0, index, n)?.iter().map(Chain::problem).collect())
             }
+            ProblemSet::List(list) if list.is_empty() => Err(Error::invalid("problems", "the list is empty")),
             ProblemSet::List(list) => {
                 let mut order: Option<(usize, Vec<usize>)> = None;
                 Ok((index * n..(index + 1) * n)
@@ -175,6 +190,27 @@ mod tests {
         let (set, _) = ProblemSet::builtin(&tiny, 0, 50_000);
         let err = set.batch(0, 0, 4).unwrap_err().to_string();
         assert!(err.contains("too few distinct problems") && err.contains("eval.num_problems"), "{err}");
+    }
+
+    #[test]
+    fn regression_a_task_held_out_whole_fails_at_once() {
+        // Every distinct problem of the task held out: an error before any draw, naming the counts
+        // (before, 100,000 rejected draws per problem asked for).
+        let tiny = TaskConfig { levels: vec![Level { operands: 2, digits: 1 }], ..TaskConfig::default() };
+        let all: Vec<Problem> = (10..=99i64)
+            .flat_map(|s| (1..=9i64).flat_map(move |x| [format!("{s}+{x}"), format!("{s}-{x}")]))
+            .filter_map(|text| Chain::parse(&text).ok().filter(|c| tiny.produces(c)))
+            .map(|c| c.problem())
+            .collect();
+        assert_eq!(all.len() as u128, tiny.distinct_problems());
+        let set = ProblemSet::builtin_excluding(&tiny, &all);
+        let start = std::time::Instant::now();
+        let err = set.batch(0, 0, 4).unwrap_err().to_string();
+        assert!(err.contains(&format!("too few distinct problems ({})", all.len())), "{err}");
+        assert!(err.contains("eval.num_problems"), "{err}");
+        assert!(start.elapsed().as_secs_f64() < 1.0);
+        assert!(ProblemSet::builtin_excluding(&tiny, &all[1..]).batch(0, 0, 1).is_ok(), "one left");
+        assert!(ProblemSet::List(Vec::new()).batch(0, 0, 1).is_err(), "no division by zero");
     }
 
     #[test]
