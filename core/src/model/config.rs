@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::precision::Dtype;
 use crate::error::{Error, Result};
 
 /// The decoder families this crate builds; they differ only in a few switches.
@@ -61,78 +62,6 @@ pub enum RopeScaling {
         /// Context length the model was pre-trained with.
         original_max_position_embeddings: f64,
     },
-}
-
-/// The floating-point type a checkpoint was saved in (`dtype` / `torch_dtype` in config.json).
-/// Weights are always computed in f32 here; the dtype still decides rotary-frequency rounding, and
-/// a model is saved in its own dtype.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum Dtype {
-    /// float32.
-    #[default]
-    #[serde(rename = "float32", alias = "f32")]
-    F32,
-    /// bfloat16.
-    #[serde(rename = "bfloat16", alias = "bf16")]
-    BF16,
-    /// float16.
-    #[serde(rename = "float16", alias = "f16")]
-    F16,
-}
-
-impl std::str::FromStr for Dtype {
-    type Err = String;
-
-    /// transformers' names (`float32`, `bfloat16`, `float16`, with or without `torch.`) or the
-    /// short ones (`f32`, `bf16`, `f16`).
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "f32" => Ok(Dtype::F32),
-            "bf16" => Ok(Dtype::BF16),
-            "f16" => Ok(Dtype::F16),
-            _ => Dtype::from_hf(s).ok_or_else(|| {
-                format!("{s:?} is not a dtype (float32, bfloat16, float16; or f32, bf16, f16)")
-            }),
-        }
-    }
-}
-
-impl Dtype {
-    /// Rounds `x` to this dtype's precision (and back to f32).
-    pub fn round(self, x: f32) -> f32 {
-        match self {
-            Dtype::F32 => x,
-            Dtype::BF16 => half::bf16::from_f32(x).to_f32(),
-            Dtype::F16 => half::f16::from_f32(x).to_f32(),
-        }
-    }
-
-    /// burn's name for it.
-    pub fn burn(self) -> burn::tensor::DType {
-        match self {
-            Dtype::F32 => burn::tensor::DType::F32,
-            Dtype::BF16 => burn::tensor::DType::BF16,
-            Dtype::F16 => burn::tensor::DType::F16,
-        }
-    }
-
-    /// The name transformers writes (`float32`, `bfloat16`, `float16`).
-    pub fn hf_name(self) -> &'static str {
-        match self {
-            Dtype::F32 => "float32",
-            Dtype::BF16 => "bfloat16",
-            Dtype::F16 => "float16",
-        }
-    }
-
-    fn from_hf(name: &str) -> Option<Self> {
-        match name.trim_start_matches("torch.") {
-            "float32" | "float" => Some(Dtype::F32),
-            "bfloat16" => Some(Dtype::BF16),
-            "float16" | "half" => Some(Dtype::F16),
-            _ => None,
-        }
-    }
 }
 
 /// Everything the transformer needs to know about its shape.

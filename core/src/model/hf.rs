@@ -7,10 +7,10 @@ use burn::nn::{Embedding, Linear, RmsNorm};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use super::attention::Attention;
-use super::config::{Dtype, ModelConfig};
+use super::config::ModelConfig;
 use super::lora::Projection;
 use super::mlp::Mlp;
-use super::precision::{storage_dtype, stored};
+use super::precision::{Dtype, storage_dtype, stored};
 use super::transformer::{CausalLm, DecoderLayer};
 use super::weights::{WeightFiles, to_safetensors};
 use crate::error::{Error, Result};

@@ -19,7 +19,7 @@ mod weights;
 pub use attention::{Attention, AttentionContext};
 pub use cache::KvCache;
 pub(crate) use config::token_ids;
-pub use config::{Architecture, Dtype, ModelConfig, RopeScaling};
+pub use config::{Architecture, ModelConfig, RopeScaling};
 pub use hf::{
     from_safetensors, hf_files, hf_files_untied, load, load_as, save, to_hf_safetensors, write_atomic,
 };
@@ -29,7 +29,7 @@ pub use mlp::Mlp;
 pub use peft::{
     ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapter_files, load_adapter, load_adapter_bytes, parse_adapter_config,
 };
-pub use precision::storage_dtype;
+pub use precision::{Dtype, storage_dtype};
 pub use transformer::{CausalLm, DecoderLayer};
 pub use weights::WeightFiles;
 

@@ -5,9 +5,81 @@
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{DType, Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
 
-use super::config::Dtype;
 use super::transformer::CausalLm;
+
+/// The floating-point type a checkpoint was saved in (`dtype` / `torch_dtype` in config.json), and
+/// so the one its matrices are kept in (see [`storage_dtype`]). Computation is always f32; the
+/// dtype still decides rotary-frequency rounding, and a model is saved in its own dtype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Dtype {
+    /// float32.
+    #[default]
+    #[serde(rename = "float32", alias = "f32")]
+    F32,
+    /// bfloat16.
+    #[serde(rename = "bfloat16", alias = "bf16")]
+    BF16,
+    /// float16.
+    #[serde(rename = "float16", alias = "f16")]
+    F16,
+}
+
+impl std::str::FromStr for Dtype {
+    type Err = String;
+
+    /// transformers' names (`float32`, `bfloat16`, `float16`, with or without `torch.`) or the
+    /// short ones (`f32`, `bf16`, `f16`).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f32" => Ok(Dtype::F32),
+            "bf16" => Ok(Dtype::BF16),
+            "f16" => Ok(Dtype::F16),
+            _ => Dtype::from_hf(s).ok_or_else(|| {
+                format!("{s:?} is not a dtype (float32, bfloat16, float16; or f32, bf16, f16)")
+            }),
+        }
+    }
+}
+
+impl Dtype {
+    /// Rounds `x` to this dtype's precision (and back to f32).
+    pub fn round(self, x: f32) -> f32 {
+        match self {
+            Dtype::F32 => x,
+            Dtype::BF16 => half::bf16::from_f32(x).to_f32(),
+            Dtype::F16 => half::f16::from_f32(x).to_f32(),
+        }
+    }
+
+    /// burn's name for it.
+    pub fn burn(self) -> burn::tensor::DType {
+        match self {
+            Dtype::F32 => burn::tensor::DType::F32,
+            Dtype::BF16 => burn::tensor::DType::BF16,
+            Dtype::F16 => burn::tensor::DType::F16,
+        }
+    }
+
+    /// The name transformers writes (`float32`, `bfloat16`, `float16`).
+    pub fn hf_name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "float32",
+            Dtype::BF16 => "bfloat16",
+            Dtype::F16 => "float16",
+        }
+    }
+
+    pub(super) fn from_hf(name: &str) -> Option<Self> {
+        match name.trim_start_matches("torch.") {
+            "float32" | "float" => Some(Dtype::F32),
+            "bfloat16" => Some(Dtype::BF16),
+            "float16" | "half" => Some(Dtype::F16),
+            _ => None,
+        }
+    }
+}
 
 /// The dtype a device keeps matrices of `wanted` in: `wanted` where the device computes with it
 /// (the CPU backend: bf16 and f16); else bf16 becomes f16 (wgpu has f16 where the adapter has the
