@@ -205,7 +205,7 @@ impl ModelConfig {
         let eos_token_ids = match field(raw, &["eos_token_id"]) {
             None => Vec::new(),
             Some(v) => token_ids(v)
-                .ok_or_else(|| format!("`eos_token_id` must be an integer or a list, found {v}"))?,
+                .ok_or_else(|| format!("`eos_token_id` must be a token id or a list of them, found {v}"))?,
         };
 
         let dtype = match field(raw, &["dtype", "torch_dtype"]).and_then(Value::as_str) {
@@ -306,12 +306,13 @@ impl ModelConfig {
     }
 }
 
-/// Token ids given as one integer or a list of integers (`eos_token_id` in HF configs).
+/// Token ids given as one integer or a list of integers (`eos_token_id` in HF configs); `None`
+/// when any is not an integer in u32's range (rather than truncating it to another id).
 pub(crate) fn token_ids(v: &Value) -> Option<Vec<u32>> {
+    let id = |x: &Value| x.as_u64().and_then(|x| u32::try_from(x).ok());
     match v {
-        Value::Number(n) => n.as_u64().map(|x| vec![x as u32]),
-        Value::Array(a) => a.iter().map(|x| x.as_u64().map(|x| x as u32)).collect(),
-        _ => None,
+        Value::Array(a) => a.iter().map(id).collect(),
+        v => id(v).map(|x| vec![x]),
     }
 }
 
@@ -385,5 +386,15 @@ mod tests {
         let mut v = base();
         v.as_object_mut().unwrap().remove("vocab_size");
         assert!(ModelConfig::from_hf_json(&v).unwrap_err().contains("vocab_size"));
+    }
+
+    #[test]
+    fn regression_eos_ids_past_u32_are_an_error_not_another_id() {
+        let mut v = base();
+        v["eos_token_id"] = serde_json::json!([2, 4_294_967_298u64]);
+        let err = ModelConfig::from_hf_json(&v).unwrap_err();
+        assert!(err.contains("eos_token_id") && err.contains("4294967298"), "{err}");
+        v["eos_token_id"] = serde_json::json!([2, 3]);
+        assert_eq!(ModelConfig::from_hf_json(&v).unwrap().eos_token_ids, [2, 3]);
     }
 }
