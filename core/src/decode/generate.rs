@@ -68,7 +68,14 @@ fn check_prompts(prompts: &[Vec<u32>], model: &CausalLm, tokenizer: Option<&Toke
             return Err(Error::invalid("prompt", format!("prompt {i} is empty")));
         }
         if p.len() >= context {
-            return Err(prompt_too_long(i, p.len(), context));
+            return Err(Error::invalid(
+                "prompt",
+                format!(
+                    "prompt {i} has {} tokens, and the model's context is {context} positions \
+                     (max_position_embeddings in its config.json): no room for a new token",
+                    p.len()
+                ),
+            ));
         }
         if let Some(bad) = p.iter().find(|&&id| id as usize >= limit) {
             return Err(Error::invalid(
@@ -82,7 +89,8 @@ fn check_prompts(prompts: &[Vec<u32>], model: &CausalLm, tokenizer: Option<&Toke
 
 /// Checks that the longest prompt and `new_tokens` more fit the model's context: past it the rotary
 /// positions are ones the model never saw and the cache grows without bound. `option` names the
-/// setting that asked for `new_tokens` (with its flag) in the error.
+/// setting that asked for `new_tokens` (with its flag) in the error. A prompt that fills the context
+/// by itself is left to [`prefill`]'s prompt checks, which name it.
 pub(crate) fn check_context(
     model: &CausalLm,
     prompts: &[Vec<u32>],
@@ -90,11 +98,8 @@ pub(crate) fn check_context(
     option: &str,
 ) -> Result<()> {
     let context = model.config.max_position_embeddings;
-    if let Some((i, p)) = prompts.iter().enumerate().find(|(_, p)| p.len() >= context) {
-        return Err(prompt_too_long(i, p.len(), context));
-    }
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
-    if longest.saturating_add(new_tokens) > context {
+    if longest < context && longest.saturating_add(new_tokens) > context {
         let name = option.split(' ').next().unwrap_or(option);
         return Err(Error::invalid(
             name,
@@ -107,16 +112,6 @@ pub(crate) fn check_context(
         ));
     }
     Ok(())
-}
-
-fn prompt_too_long(i: usize, len: usize, context: usize) -> Error {
-    Error::invalid(
-        "prompt",
-        format!(
-            "prompt {i} has {len} tokens, and the model's context is {context} positions \
-             (max_position_embeddings in its config.json): no room for a new token"
-        ),
-    )
 }
 
 /// Runs `prompts` through the model in one left-padded batch; returns the cache and the logits of

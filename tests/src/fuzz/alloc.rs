@@ -34,30 +34,28 @@ fn track(delta: isize) {
     });
 }
 
+/// A new block of `size` bytes from `alloc`, counted, or null when the case's limit refuses it.
+fn counted(size: usize, alloc: impl FnOnce() -> *mut u8) -> *mut u8 {
+    if !allowed(size) {
+        return std::ptr::null_mut();
+    }
+    let p = alloc();
+    if !p.is_null() {
+        track(size as isize);
+    }
+    p
+}
+
 // SAFETY: every call is forwarded to the system allocator unchanged; only counters are updated.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !allowed(layout.size()) {
-            return std::ptr::null_mut();
-        }
         // SAFETY: the caller's contract is the system allocator's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            track(layout.size() as isize);
-        }
-        p
+        counted(layout.size(), || unsafe { System.alloc(layout) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !allowed(layout.size()) {
-            return std::ptr::null_mut();
-        }
         // SAFETY: as above.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            track(layout.size() as isize);
-        }
-        p
+        counted(layout.size(), || unsafe { System.alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
