@@ -16,6 +16,15 @@ pub enum Error {
         /// The operating-system error.
         source: std::io::Error,
     },
+    /// A directory (a checkpoint, a model) could not be written whole, on a full disk say; what
+    /// stood at its path before, and every other checkpoint, are as they were.
+    #[error("cannot write {path}: {cause}; nothing there was replaced, earlier checkpoints are intact")]
+    WriteDir {
+        /// The directory.
+        path: PathBuf,
+        /// The operating-system error (in the message, not a separate source).
+        cause: std::io::Error,
+    },
     /// A JSON file is not valid JSON or lacks a required field.
     #[error("{path}: invalid JSON")]
     Json {
@@ -62,6 +71,14 @@ pub enum Error {
         /// The option or input at fault.
         what: String,
         /// Why it is invalid.
+        message: String,
+    },
+    /// Training met NaN or infinite values in more steps in a row than it may skip.
+    #[error("{phase}: {message}")]
+    Diverged {
+        /// The phase (`sft` or a method's name).
+        phase: String,
+        /// The steps, the value at fault and where the last good state is saved.
         message: String,
     },
     /// A tensor could not be read back from the device.

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use stepgrpo_core::error::Error;
+use stepgrpo_core::model::write_atomic;
 use stepgrpo_core::train::{DirStore, Event, Run, RunSink, Store, prepare};
 use web_time::Instant;
 
@@ -70,8 +71,9 @@ impl FileSink {
 }
 
 /// Opens `path` for appending records, keeping only those up to step `keep_through` that an
-/// interrupted run wrote (a resumed phase writes the later ones again).
-fn metrics_file(path: &Path, keep_through: usize) -> std::io::Result<File> {
+/// interrupted run wrote (a resumed phase writes the later ones again; a line cut short by a kill
+/// does not parse and goes too). The file is replaced whole, so a kill here loses nothing.
+fn metrics_file(path: &Path, keep_through: usize) -> stepgrpo_core::Result<File> {
     let kept: Vec<String> = match std::fs::read_to_string(path) {
         Ok(text) if keep_through > 0 => text
             .lines()
@@ -85,8 +87,11 @@ fn metrics_file(path: &Path, keep_through: usize) -> std::io::Result<File> {
             .collect(),
         _ => Vec::new(),
     };
-    std::fs::write(path, kept.concat())?;
-    std::fs::OpenOptions::new().append(true).open(path)
+    write_atomic(path, kept.concat().as_bytes())?;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|source| Error::Io { path: path.into(), source })
 }
 
 impl RunSink for FileSink {
@@ -98,7 +103,7 @@ impl RunSink for FileSink {
                 let dir = self.root.join(phase);
                 std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
                 let path = dir.join("metrics.jsonl");
-                let file = metrics_file(&path, step).map_err(|e| io(&path, e))?;
+                let file = metrics_file(&path, step)?;
                 let bar = self.bar(total, phase);
                 bar.set_position(step as u64);
                 if let Some(from) = resumed_from {
@@ -115,7 +120,8 @@ impl RunSink for FileSink {
             Event::Record(record) => {
                 if let Some((file, _)) = phases.get_mut(phase) {
                     let path = self.root.join(phase).join("metrics.jsonl");
-                    writeln!(file, "{record}").map_err(|e| io(&path, e))?;
+                    // One write per record: a kill leaves whole lines (and at most one cut short).
+                    file.write_all(format!("{record}\n").as_bytes()).map_err(|e| io(&path, e))?;
                 }
             }
             Event::Saved { .. } => {}

@@ -1,5 +1,6 @@
 //! Shared helpers of the integration tests: fixture paths and the devices every test runs on.
 
+pub mod builtin;
 pub mod fuzz;
 pub mod vllm;
 

@@ -2,6 +2,7 @@
 
 mod checkpoints;
 mod decoding;
+mod faults;
 mod fuzz;
 mod grpo_objective;
 mod hf_parity;

@@ -10,6 +10,7 @@ use stepgrpo_core::train::checkpoint::{self, TrainerState};
 use stepgrpo_core::train::{
     DirStore, Method, RlConfig, RlTrainer, RunData, Sequence, SftConfig, SftTrainer, nll_gradients,
 };
+use stepgrpo_tests::builtin::{data, small_rl};
 use stepgrpo_tests::{devices, seeded};
 
 fn small_sft(steps: usize) -> SftConfig {
@@ -17,17 +18,6 @@ fn small_sft(steps: usize) -> SftConfig {
     // Batches of 8 are noisier than the default 32: a gentler rate than the default 3e-3.
     c.optim.learning_rate = 1e-3;
     c.optim.warmup_steps = 2;
-    c
-}
-
-fn small_rl(steps: usize) -> RlConfig {
-    let mut c = task::recipe().rl;
-    c.max_steps = steps;
-    c.prompts_per_step = 2;
-    c.gradient_accumulation_steps = 2;
-    c.rollout.num_generations = 3;
-    c.rollout.max_completion_length = 24;
-    c.optim.learning_rate = 1e-3;
     c
 }
 
@@ -46,13 +36,6 @@ fn in_bf16(model: &CausalLm) -> CausalLm {
     model.config.dtype = Dtype::BF16;
     let bytes = pollster::block_on(to_hf_safetensors(&model)).unwrap();
     from_safetensors(&model.config, bytes, &model.device()).unwrap()
-}
-
-/// The built-in task's data with 20 held-out problems (seed 1).
-fn data(task: task::TaskConfig) -> RunData {
-    let mut c = task::recipe();
-    (c.seed, c.task, c.eval.num_problems) = (1, task, 20);
-    RunData::builtin(&c).unwrap()
 }
 
 fn sft_from(model: CausalLm, steps: usize) -> SftTrainer {
@@ -157,7 +140,7 @@ fn resuming_from_a_checkpoint_continues_exactly() {
     for _ in 0..2 {
         pollster::block_on(first.step()).unwrap();
     }
-    let state = TrainerState { phase: "sft".into(), step: 2 };
+    let state = TrainerState { phase: "sft".into(), step: 2, ..TrainerState::default() };
     let path = pollster::block_on(checkpoint::save(
         &store,
         &first.model,
@@ -190,8 +173,8 @@ fn resuming_from_a_checkpoint_continues_exactly() {
     }
     let mut first = rl();
     pollster::block_on(first.step()).unwrap();
-    let state = TrainerState { phase: "step_grpo".into(), step: 1 };
-    let pending = first.unfinished_generation();
+    let state = TrainerState { phase: "step_grpo".into(), step: 1, ..TrainerState::default() };
+    let pending = first.generation_for(first.step);
     assert!(pending.is_some(), "step 1 of 2 leaves its generation unfinished");
     let path = pollster::block_on(checkpoint::save(
         &store,
@@ -358,7 +341,7 @@ fn lora_trains_only_the_adapters_and_resumes_exactly() {
 
     let mut first = rl();
     pollster::block_on(first.step()).unwrap();
-    let state = TrainerState { phase: "step_grpo".into(), step: 1 };
+    let state = TrainerState { phase: "step_grpo".into(), step: 1, ..TrainerState::default() };
     let path = pollster::block_on(checkpoint::save(
         &store,
         &first.model,
@@ -366,7 +349,7 @@ fn lora_trains_only_the_adapters_and_resumes_exactly() {
         &state,
         &data.files,
         &data.base_model,
-        first.unfinished_generation(),
+        first.generation_for(first.step),
     ))
     .unwrap();
     let mut resumed = rl();

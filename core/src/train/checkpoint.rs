@@ -6,18 +6,25 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 
+use super::guard::NanGuard;
 use super::optim::Optimizer;
 use super::store::Store;
 use crate::error::{Error, Result};
 use crate::model::{CausalLm, ModelConfig, adapter_files, hf_files};
 
 /// Where a phase stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainerState {
     /// `sft` or a method's name.
     pub phase: String,
     /// Optimizer steps done.
     pub step: usize,
+    /// Updates skipped for NaN or infinite values.
+    #[serde(default)]
+    pub nan_guard: NanGuard,
+    /// The early-exit rates of the last RL steps, which the phase's summary averages.
+    #[serde(default)]
+    pub recent_exit_rates: Vec<f64>,
 }
 
 /// Checkpoints kept per phase (older ones are deleted).
@@ -82,6 +89,14 @@ fn list(store: &dyn Store, phase: &str) -> Result<Vec<(usize, String)>> {
         .collect();
     out.sort();
     Ok(out)
+}
+
+/// Deletes the checkpoints of `phase` past step `step`.
+pub fn discard_after(store: &dyn Store, phase: &str, step: usize) -> Result<()> {
+    for (_, dir) in list(store, phase)?.into_iter().filter(|(s, _)| *s > step) {
+        store.remove_dir(&dir)?;
+    }
+    Ok(())
 }
 
 /// The newest checkpoint of `phase`, if any.

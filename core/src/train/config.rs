@@ -10,105 +10,13 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::method::{Method, RewardConfig};
+use super::optim::OptimConfig;
 use crate::error::{Error, Result};
 use crate::grpo::GrpoConfig;
 use crate::model::{Dtype, LoraConfig};
 use crate::rollout::vllm::{RolloutEngineKind, VllmConfig};
 use crate::rollout::{RolloutConfig, TruncationConfig};
 use crate::task::TaskConfig;
-
-/// How the learning rate moves over a run (transformers: `lr_scheduler_type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Schedule {
-    /// Warm-up, then constant.
-    #[default]
-    Constant,
-    /// Warm-up, then linear decay to 0.
-    Linear,
-    /// Warm-up, then cosine decay to 0.
-    Cosine,
-}
-
-/// AdamW with global gradient-norm clipping and a schedule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OptimConfig {
-    /// Peak learning rate. Default 1e-6, the paper's for billion-parameter models (tiny models
-    /// need far more).
-    pub learning_rate: f64,
-    /// Decoupled weight decay. Default 0.01.
-    pub weight_decay: f64,
-    /// Default 0.9.
-    pub adam_beta1: f64,
-    /// Default 0.999.
-    pub adam_beta2: f64,
-    /// Default 1e-8.
-    pub adam_epsilon: f64,
-    /// Clip the global gradient norm to this (0 = no clipping). Default 1.0.
-    pub max_grad_norm: f64,
-    /// Steps of linear warm-up. Default 0.
-    pub warmup_steps: usize,
-    /// Default constant.
-    pub lr_scheduler_type: Schedule,
-}
-
-impl Default for OptimConfig {
-    fn default() -> Self {
-        OptimConfig {
-            learning_rate: 1e-6,
-            weight_decay: 0.01,
-            adam_beta1: 0.9,
-            adam_beta2: 0.999,
-            adam_epsilon: 1e-8,
-            max_grad_norm: 1.0,
-            warmup_steps: 0,
-            lr_scheduler_type: Schedule::Constant,
-        }
-    }
-}
-
-impl OptimConfig {
-    /// Checks every knob; `section` prefixes the names in errors.
-    pub fn validate(&self, section: &str) -> Result<()> {
-        let bad = |name: &str, v: f64, want: &str| {
-            Err(Error::invalid(format!("{section}.{name}"), format!("{v} {want}")))
-        };
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return bad("learning_rate", self.learning_rate, "must be > 0");
-        }
-        for (name, v) in [("adam_beta1", self.adam_beta1), ("adam_beta2", self.adam_beta2)] {
-            if !(0.0..1.0).contains(&v) {
-                return bad(name, v, "must be in [0, 1)");
-            }
-        }
-        for (name, v) in [
-            ("weight_decay", self.weight_decay),
-            ("adam_epsilon", self.adam_epsilon),
-            ("max_grad_norm", self.max_grad_norm),
-        ] {
-            if !(v >= 0.0 && v.is_finite()) {
-                return bad(name, v, "must be >= 0");
-            }
-        }
-        Ok(())
-    }
-
-    /// The learning rate at `step` (0-based) of `total`.
-    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
-        if step < self.warmup_steps {
-            return self.learning_rate * (step + 1) as f64 / self.warmup_steps as f64;
-        }
-        let span = total.saturating_sub(self.warmup_steps).max(1) as f64;
-        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
-        self.learning_rate
-            * match self.lr_scheduler_type {
-                Schedule::Constant => 1.0,
-                Schedule::Linear => 1.0 - progress,
-                Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
-            }
-    }
-}
 
 /// The supervised warm start on the built-in task's traces (a model directory starts RL as it is).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -411,18 +319,6 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn schedules() {
-        let o = OptimConfig { learning_rate: 1.0, warmup_steps: 10, ..OptimConfig::default() };
-        assert_eq!(o.lr_at(0, 110), 0.1);
-        assert_eq!(o.lr_at(9, 110), 1.0);
-        assert_eq!(o.lr_at(50, 110), 1.0);
-        let cos = OptimConfig { lr_scheduler_type: Schedule::Cosine, ..o.clone() };
-        assert!((cos.lr_at(60, 110) - 0.5).abs() < 1e-12);
-        let lin = OptimConfig { lr_scheduler_type: Schedule::Linear, ..o };
-        assert!((lin.lr_at(110, 110)).abs() < 1e-12);
-    }
 
     #[test]
     fn validation_names_the_option() {

@@ -78,6 +78,9 @@ pub struct RlMetrics {
     /// The largest of those differences.
     #[serde(rename = "engine/mismatch_max", default, skip_serializing_if = "Option::is_none")]
     pub engine_mismatch_max: Option<f64>,
+    /// Updates skipped so far in the phase for a NaN or an infinity in the rewards, the loss or
+    /// the gradients.
+    pub nan_skipped: usize,
 }
 
 /// Statistics of scored rollouts shared by training steps and evaluation.

@@ -5,12 +5,14 @@
 use web_time::Instant;
 
 use super::checkpoint::{self, TrainerState};
+use super::guard::NanGuard;
 use super::method::Method;
+use super::optim::Optimizer;
 use super::rl::{RlTrainer, ScoredRollout};
 use super::run::Run;
 use super::sft::SftTrainer;
 use super::sink::{Event, PhaseSummary, RunSink};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::CausalLm;
 use crate::rollout::vllm::RolloutEngineKind;
 use crate::rollout::{LocalEngine, RolloutSource};
@@ -46,7 +48,24 @@ impl Trainer {
             Trainer::Rl(t) => &t.model,
         }
     }
+
+    fn optim(&self) -> &Optimizer {
+        match self {
+            Trainer::Sft(t) => &t.optim,
+            Trainer::Rl(t) => &t.optim,
+        }
+    }
+
+    fn guard(&self) -> NanGuard {
+        match self {
+            Trainer::Sft(t) => t.guard,
+            Trainer::Rl(t) => t.guard,
+        }
+    }
 }
+
+/// Early-exit rates the phase's summary averages (its last RL steps).
+const SUMMARY_STEPS: usize = 10;
 
 /// What one step of a phase produced.
 #[derive(Debug, Clone)]
@@ -90,7 +109,8 @@ pub struct Phase {
     trainer: Trainer,
     total: usize,
     started: Instant,
-    /// Early-exit rate of each RL step of this process.
+    /// Early-exit rate of each RL step: the last ones of the checkpoint resumed from, then each of
+    /// this process.
     exits: Vec<f64>,
 }
 
@@ -110,10 +130,12 @@ impl Phase {
                 (Trainer::Rl(Box::new(t)), c.rl.max_steps)
             }
         };
+        let mut exits = Vec::new();
         let resumed = match checkpoint::latest(run.store(), kind.name())?.filter(|_| run.resume) {
             Some(dir) => {
                 // The trainer's own model is the template: it has the record's adapters, if any.
                 let restored = checkpoint::load(run.store(), &dir, trainer.model().clone())?;
+                exits = restored.state.recent_exit_rates.clone();
                 match &mut trainer {
                     Trainer::Sft(t) => t.restore(restored)?,
                     Trainer::Rl(t) => t.restore(restored)?,
@@ -122,7 +144,7 @@ impl Phase {
             }
             None => None,
         };
-        let phase = Phase { kind, trainer, total, started: Instant::now(), exits: Vec::new() };
+        let phase = Phase { kind, trainer, total, started: Instant::now(), exits };
         let event = Event::Started { step: phase.step(), total, resumed_from: resumed.as_deref() };
         sink.event(kind.name(), event)?;
         Ok(phase)
@@ -189,39 +211,87 @@ impl Phase {
             record["eval/steps_mean"] = r.stats.mean_steps.into();
         }
         sink.event(name, Event::Stepped { step, summary: &summary })?;
+        let guard = self.trainer.guard();
+        if let Some(fault) = guard.fault {
+            let note = format!(
+                "{name}: step {step}: update skipped, {fault} ({} in a row, {} in the phase)",
+                guard.in_a_row, guard.skipped
+            );
+            sink.event(name, Event::Note(&note))?;
+        }
         if step % c.logging_steps == 0 || done {
             sink.event(name, Event::Record(&record))?;
         }
+        let limit = self.trainer.optim().max_nan_skips();
+        if guard.exhausted(limit) {
+            return Err(self.diverged(run, sink, step, limit).await);
+        }
         if c.save_steps > 0 && step % c.save_steps == 0 && !done {
-            let state = TrainerState { phase: name.into(), step };
-            let generation = match &self.trainer {
-                Trainer::Sft(_) => None,
-                Trainer::Rl(t) => t.unfinished_generation(),
-            };
-            let optim = match &self.trainer {
-                Trainer::Sft(t) => &t.optim,
-                Trainer::Rl(t) => &t.optim,
-            };
-            let dir = checkpoint::save(
-                run.store(),
-                self.model(),
-                optim,
-                &state,
-                &run.data.files,
-                &run.data.base_model,
-                generation,
-            )
-            .await?;
-            sink.event(name, Event::Saved { step, path: &run.store().describe(&dir) })?;
+            self.save(run, sink, step, guard).await?;
         }
         Ok(PhaseStep { step, record, group })
+    }
+
+    /// Writes checkpoint `{phase}/checkpoint-{step}` of the trainer's state after `step` steps,
+    /// with `guard`'s counts.
+    async fn save(&self, run: &Run, sink: &dyn RunSink, step: usize, guard: NanGuard) -> Result<()> {
+        let name = self.kind.name();
+        // The rates of the steps up to `step` (fewer than this process ran, after faults).
+        let ran = self.exits.len() - (self.step() - step).min(self.exits.len());
+        let recent_exit_rates = self.exits[ran.saturating_sub(SUMMARY_STEPS)..ran].to_vec();
+        let state = TrainerState { phase: name.into(), step, nan_guard: guard, recent_exit_rates };
+        let generation = match &self.trainer {
+            Trainer::Sft(_) => None,
+            Trainer::Rl(t) => t.generation_for(step),
+        };
+        let data = &run.data;
+        let dir = checkpoint::save(
+            run.store(),
+            self.model(),
+            self.trainer.optim(),
+            &state,
+            &data.files,
+            &data.base_model,
+            generation,
+        )
+        .await?;
+        sink.event(name, Event::Saved { step, path: &run.store().describe(&dir) })
+    }
+
+    /// The error that stops the phase after more than `limit` skipped updates in a row at `step`,
+    /// once the last good state is checkpointed: the weights and optimizer state are those after
+    /// the last applied update, saved as that step's checkpoint (replacing any later one, which
+    /// held the same weights), so that `--resume` continues from there.
+    async fn diverged(&self, run: &Run, sink: &dyn RunSink, step: usize, limit: usize) -> Error {
+        let name = self.kind.name();
+        let guard = self.trainer.guard();
+        let good = step - guard.in_a_row;
+        let fault = guard.fault.map(|f| f.to_string()).unwrap_or_default();
+        let saved = async {
+            checkpoint::discard_after(run.store(), name, good)?;
+            self.save(run, sink, good, guard.before_faults()).await?;
+            Ok::<_, Error>(run.store().describe(&format!("{name}/checkpoint-{good}")))
+        };
+        let kept = match saved.await {
+            Ok(dir) => format!("the last good state (step {good}) is saved in {dir}"),
+            Err(e) => format!("saving the last good state (step {good}) failed: {e}"),
+        };
+        Error::Diverged {
+            phase: name.into(),
+            message: format!(
+                "steps {}-{step} each had a NaN or an infinity ({fault} at step {step}), more skipped \
+                 updates in a row than max_nan_skips = {limit}; {kept}. Resuming repeats these steps: \
+                 change what made them diverge (a lower learning_rate, say) first",
+                good + 1
+            ),
+        }
     }
 
     /// Ends the phase (after its last step, or early): writes its model directory `{phase}/final`
     /// and `train_summary.json`, and returns the model and the summary.
     pub async fn finish(&mut self, run: &Run, sink: &dyn RunSink) -> Result<(CausalLm, PhaseSummary)> {
         let name = self.kind.name();
-        let tail = &self.exits[self.exits.len().saturating_sub(10)..];
+        let tail = &self.exits[self.exits.len().saturating_sub(SUMMARY_STEPS)..];
         let early_exit_rate =
             if tail.is_empty() { 0.0 } else { tail.iter().sum::<f64>() / tail.len() as f64 };
         let summary = PhaseSummary { early_exit_rate, train_seconds: self.started.elapsed().as_secs_f64() };

@@ -12,13 +12,14 @@ use web_time::Instant;
 use super::checkpoint::Restored;
 use super::config::RlConfig;
 use super::generation::{Generation, Groups, MiniBatch};
+use super::guard::NanGuard;
 use super::method::Method;
 use super::metrics::{RlMetrics, RolloutStats, group_spread};
 use super::optim::Optimizer;
 use super::problems::ProblemSet;
 use super::seeds;
 use super::setup::RunData;
-use super::update::{LOSS_TERMS, sampling_log_probs, update};
+use super::update::{LOSS_TERMS, policy_gradients, sampling_log_probs};
 use crate::data::Problem;
 use crate::decode::read_rows;
 use crate::error::{Error, Result};
@@ -68,6 +69,8 @@ pub struct RlTrainer {
     pub optim: Optimizer,
     /// Steps done.
     pub step: usize,
+    /// Updates skipped for NaN or infinite values.
+    pub guard: NanGuard,
     reference: Option<CausalLm>,
     config: RlConfig,
     reward: Box<dyn Reward>,
@@ -123,6 +126,7 @@ impl RlTrainer {
             model,
             optim,
             step: 0,
+            guard: NanGuard::default(),
             reference,
             config,
             reward,
@@ -136,6 +140,12 @@ impl RlTrainer {
         })
     }
 
+    /// Scores rollouts with `reward` instead of the method's (a custom reward function).
+    pub fn with_reward(mut self, reward: Box<dyn Reward>) -> Self {
+        self.reward = reward;
+        self
+    }
+
     /// Continues from a checkpoint of this phase (model, optimizer state, step, and the generation
     /// of rollouts it stopped inside, if any).
     pub fn restore(&mut self, restored: Restored) -> Result<()> {
@@ -146,6 +156,7 @@ impl RlTrainer {
             None => restored.model,
         };
         self.step = restored.state.step;
+        self.guard = restored.state.nan_guard;
         self.synced = None;
         self.pending = match restored.generation {
             Some(bytes) => {
@@ -165,10 +176,11 @@ impl RlTrainer {
         self.step >= self.config.max_steps
     }
 
-    /// The generation the next step would train on, serialised, when it is not finished with:
-    /// what a checkpoint taken now must keep to resume exactly.
-    pub fn unfinished_generation(&self) -> Option<Vec<u8>> {
-        let p = self.pending.as_ref().filter(|p| p.generation.index == self.generation_of(self.step))?;
+    /// The generation that step `step` (0-based) trains on, serialised, when it is the one held:
+    /// what a checkpoint after `step` steps keeps to resume exactly (the rollouts of a generation
+    /// that later steps still train on).
+    pub fn generation_for(&self, step: usize) -> Option<Vec<u8>> {
+        let p = self.pending.as_ref().filter(|p| p.generation.index == self.generation_of(step))?;
         Some(serde_json::to_vec(&p.generation).expect("a generation serialises"))
     }
 
@@ -193,27 +205,25 @@ impl RlTrainer {
         let pending = self.pending.as_ref().expect("collected above");
         let mini = MiniBatch::new(&pending.groups, chunk, c.prompts_per_step);
         let learning_rate = self.optim.lr(self.step);
-        let (model, parts) = update(
-            &mut self.optim,
-            self.step,
-            self.model.clone(),
-            self.reference.as_ref(),
-            c,
-            &pending.generation,
-            &mini.rows,
-            self.pad,
-        );
-        self.model = model;
-        self.step += 1;
-        // One readback: the loss terms of every micro-batch and the gradient norm.
+        let generation = &pending.generation;
+        let (grads, mut parts) =
+            policy_gradients(&self.model, self.reference.as_ref(), c, generation, &mini.rows, self.pad);
+        let norm = Optimizer::grad_norm(&self.model, &grads);
+        parts.push(norm.clone());
+        // One readback, before the update: the loss terms of every micro-batch and the gradient norm.
         let read = read_rows(Tensor::cat(parts, 0).unsqueeze()).await?;
         let (terms, grad_norm) = (&read[..read.len() - 1], read[read.len() - 1] as f64);
         // Each micro-batch's terms are its share of the mini-batch's averages.
         let total = |k: usize| terms.chunks(LOSS_TERMS).map(|c| c[k] as f64).sum::<f64>();
-        let generation = &pending.generation;
         let rollouts: Vec<Rollout> = mini.rows.iter().map(|&i| generation.rollouts[i].clone()).collect();
         let scores: Vec<RewardOutput> = mini.rows.iter().map(|&i| generation.scores[i]).collect();
         let rewards: Vec<f64> = scores.iter().map(|s| s.overall).collect();
+        let reward_fault = rewards.iter().copied().find(|r| !r.is_finite());
+        let faults = reward_fault.map(|r| ("reward", r)).into_iter();
+        if self.guard.check(faults.chain([("loss", total(0)), ("gradient norm", grad_norm)])) {
+            self.model = self.optim.apply(self.step, self.model.clone(), grads, norm);
+        }
+        self.step += 1;
         let stats = RolloutStats::new(&rollouts, &scores);
         let (reward_std, frac_reward_zero_std) = group_spread(&rewards, &mini.groups);
         let metrics = RlMetrics {
@@ -246,6 +256,7 @@ impl RlTrainer {
             engine_mismatch_max: generation
                 .engine_corrected
                 .then(|| terms.chunks(LOSS_TERMS).map(|c| c[7] as f64).fold(0.0, f64::max)),
+            nan_skipped: self.guard.skipped,
         };
         let group = mini.groups[0]
             .iter()

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::batch::{Sequence, gradient_shards, nll_gradients};
 use super::checkpoint::Restored;
 use super::config::SftConfig;
+use super::guard::NanGuard;
 use super::optim::Optimizer;
 use super::problems::ProblemSet;
 use super::seeds;
@@ -29,6 +30,8 @@ pub struct SftMetrics {
     pub grad_norm: f64,
     /// Learning rate of the step.
     pub learning_rate: f64,
+    /// Updates skipped so far in the phase for a NaN or an infinity in the loss or the gradients.
+    pub nan_skipped: usize,
 }
 
 /// Supervised training on the built-in task, step by step.
@@ -39,6 +42,8 @@ pub struct SftTrainer {
     pub optim: Optimizer,
     /// Steps done.
     pub step: usize,
+    /// Updates skipped for NaN or infinite values.
+    pub guard: NanGuard,
     config: SftConfig,
     problems: ProblemSet,
     tokenizer: Tokenizer,
@@ -53,7 +58,16 @@ impl SftTrainer {
         }
         let optim = Optimizer::new(&config.optim, config.max_steps);
         let (problems, tokenizer) = (data.problems.clone(), data.tokenizer.clone());
-        Ok(SftTrainer { model, optim, step: 0, config, problems, tokenizer, seed })
+        Ok(SftTrainer {
+            model,
+            optim,
+            step: 0,
+            guard: NanGuard::default(),
+            config,
+            problems,
+            tokenizer,
+            seed,
+        })
     }
 
     /// Continues from a checkpoint of this phase (model, optimizer state, step).
@@ -61,6 +75,7 @@ impl SftTrainer {
         self.optim.load_bytes(restored.optimizer)?;
         self.model = restored.model;
         self.step = restored.state.step;
+        self.guard = restored.state.nan_guard;
         Ok(())
     }
 
@@ -87,10 +102,14 @@ impl SftTrainer {
         let shards = gradient_shards(&self.model.device(), sequences.len());
         let (loss, grads) = nll_gradients(&self.model, &sequences, pad, shards);
         let learning_rate = self.optim.lr(self.step);
-        let (model, norm) = self.optim.step(self.step, self.model.clone(), grads);
-        self.model = model;
+        let norm = Optimizer::grad_norm(&self.model, &grads);
+        // Read back before the update, which a NaN or an infinity skips.
+        let read = read_rows(Tensor::cat(vec![loss, norm.clone()], 0).unsqueeze()).await?;
+        let (loss, grad_norm) = (read[0] as f64, read[1] as f64);
+        if self.guard.check([("loss", loss), ("gradient norm", grad_norm)]) {
+            self.model = self.optim.apply(self.step, self.model.clone(), grads, norm);
+        }
         self.step += 1;
-        let read = read_rows(Tensor::cat(vec![loss, norm], 0).unsqueeze()).await?;
-        Ok(SftMetrics { step: self.step, loss: read[0] as f64, grad_norm: read[1] as f64, learning_rate })
+        Ok(SftMetrics { step: self.step, loss, grad_norm, learning_rate, nan_skipped: self.guard.skipped })
     }
 }

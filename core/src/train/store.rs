@@ -45,6 +45,34 @@ impl DirStore {
     }
 }
 
+/// Creates directory `dir` holding `files` (names may hold a subdirectory, a model's `adapter/`).
+fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (file, bytes) in files {
+        let path = dir.join(file);
+        if let Some(parent) = path.parent().filter(|p| !p.exists()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, bytes)?;
+    }
+    Ok(())
+}
+
+/// Deletes the hidden directories beside `path` whose names end in `suffix` (`.x.tmp`).
+fn sweep(path: &Path, suffix: &str) -> Result<()> {
+    let Some(parent) = path.parent().filter(|p| p.exists()) else { return Ok(()) };
+    let entries = std::fs::read_dir(parent).map_err(|e| Error::io(parent, e))?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let hidden = name.to_str().is_some_and(|n| n.starts_with('.') && n.ends_with(suffix));
+        if hidden && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let p = entry.path();
+            std::fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    Ok(())
+}
+
 fn create_parent(path: &Path) -> Result<()> {
     match path.parent() {
         Some(parent) => std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e)),
@@ -77,19 +105,15 @@ impl Store for DirStore {
         if old.exists() && !target.exists() {
             std::fs::rename(&old, &target).map_err(|e| Error::io(&old, e))?;
         }
-        for stale in [&tmp, &old] {
-            if stale.exists() {
-                std::fs::remove_dir_all(stale).map_err(|e| Error::io(stale, e))?;
-            }
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
         }
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        for (file, bytes) in files {
-            let path = tmp.join(file);
-            // Names may hold a subdirectory (a model's `adapter/`).
-            if let Some(parent) = path.parent().filter(|p| !p.exists()) {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            }
-            std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        // Half-written directories of this one or its siblings, left by a crash.
+        sweep(&target, ".tmp")?;
+        if let Err(cause) = write_files(&tmp, files) {
+            // A full disk, say: give the space back; the target was not touched.
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::WriteDir { path: target, cause });
         }
         // The old directory steps aside before the new one takes its name, and is deleted after.
         if target.exists() {
@@ -121,7 +145,12 @@ impl Store for DirStore {
 
     fn remove_dir(&self, dir: &str) -> Result<()> {
         let path = self.path(dir);
-        std::fs::remove_dir_all(&path).map_err(|e| Error::io(path, e))
+        // Out of sight first, so that a crash while deleting never leaves a partial checkpoint
+        // under its name; such a leftover is swept by the next removal.
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("dir");
+        let doomed = path.with_file_name(format!(".{name}.removed"));
+        std::fs::rename(&path, &doomed).map_err(|e| Error::io(&path, e))?;
+        sweep(&path, ".removed")
     }
 
     fn describe(&self, path: &str) -> String {

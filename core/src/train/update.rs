@@ -8,7 +8,6 @@ use burn::tensor::{Tensor, TensorData};
 use super::batch::{Sequence, TokenBatch, length_buckets, token_log_probs};
 use super::config::RlConfig;
 use super::generation::Generation;
-use super::optim::Optimizer;
 use super::recompute::Recompute;
 use crate::decode::read_rows;
 use crate::error::Result;
@@ -77,21 +76,18 @@ pub(super) async fn sampling_log_probs(
     Ok(out)
 }
 
-/// One optimizer step on the responses `rows` of `generation`, in micro-batches of rows of
-/// similar length, each averaged over the whole mini-batch's size so that their gradients add up
-/// to the mini-batch's. Returns the model and, to read back, [`LOSS_TERMS`] values per
-/// micro-batch followed by the gradient norm.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn update(
-    optim: &mut Optimizer,
-    step: usize,
-    model: CausalLm,
+/// The gradients of one optimizer step on the responses `rows` of `generation`, in micro-batches
+/// of rows of similar length, each averaged over the whole mini-batch's size so that their
+/// gradients add up to the mini-batch's. Returns them and, to read back, [`LOSS_TERMS`] values
+/// per micro-batch.
+pub(super) fn policy_gradients(
+    model: &CausalLm,
     reference: Option<&CausalLm>,
     c: &RlConfig,
     generation: &Generation,
     rows: &[usize],
     pad: u32,
-) -> (CausalLm, Vec<Tensor<1>>) {
+) -> (GradientsParams, Vec<Tensor<1>>) {
     let device = model.device();
     let whole = MiniBatchSize {
         tokens: rows.iter().map(|&i| generation.rollouts[i].ids.len()).sum(),
@@ -105,11 +101,11 @@ pub(super) fn update(
         // recompute carries it into the model.
         let (recompute, policy) = match c.gradient_checkpointing {
             true => {
-                let (pass, out) = Recompute::forward(&model, &tokens, temperature(c));
+                let (pass, out) = Recompute::forward(model, &tokens, temperature(c));
                 let log_probs = Tensor::from_inner(out.log_probs).require_grad();
                 (Some(pass), TokenLogProbs { log_probs, entropy: Tensor::from_inner(out.entropy) })
             }
-            false => (None, token_log_probs(&model, &tokens, temperature(c))),
+            false => (None, token_log_probs(model, &tokens, temperature(c))),
         };
         let policy_log_probs = policy.log_probs.clone();
         let ref_log_probs = reference
@@ -156,11 +152,11 @@ pub(super) fn update(
         let grads = loss.loss.backward();
         let grads = match recompute {
             Some(pass) => {
-                pass.backward(&model, policy_log_probs.grad(&grads).expect("the log-probs are tracked"))
+                pass.backward(model, policy_log_probs.grad(&grads).expect("the log-probs are tracked"))
             }
-            None => GradientsParams::from_grads(grads, &model),
+            None => GradientsParams::from_grads(grads, model),
         };
-        accumulator.accumulate(&model, grads);
+        accumulator.accumulate(model, grads);
         parts.extend(
             [
                 loss.loss,
@@ -180,7 +176,5 @@ pub(super) fn update(
         };
         parts.extend(mismatch);
     }
-    let (model, norm) = optim.step(step, model, accumulator.grads());
-    parts.push(norm);
-    (model, parts)
+    (accumulator.grads(), parts)
 }
