@@ -1,4 +1,5 @@
-//! HTTP to vLLM's OpenAI-compatible and development endpoints, with timeouts and retries.
+//! HTTP to vLLM's OpenAI-compatible and development endpoints, with timeouts and bounded retries
+//! of what may pass: a server down or slow, an error status of its own, a garbled reply.
 
 use std::time::Duration;
 
@@ -70,6 +71,31 @@ fn clip(text: &str) -> &str {
     &text[..end]
 }
 
+/// The completion in a `/v1/completions` reply, or what is wrong with it: at least one token, every
+/// id below `id_limit`, one finite log-prob (at most 0, give or take rounding) per token.
+fn completion(text: &str, id_limit: usize) -> std::result::Result<Completion, String> {
+    let reply: Reply = serde_json::from_str(text).map_err(|e| format!("not a completion ({e})"))?;
+    let choice = reply.choices.into_iter().next().ok_or("no choice in the reply")?;
+    let ids = choice.token_ids.ok_or("no token_ids (a vLLM without return_token_ids?)")?;
+    let log_probs = choice.logprobs.map(|l| l.token_logprobs).ok_or("no log-probs in the reply")?;
+    if ids.is_empty() {
+        return Err("a completion of no tokens".into());
+    }
+    if let Some(bad) = ids.iter().find(|&&id| id as usize >= id_limit) {
+        return Err(format!("token id {bad}, past the tokenizer's {id_limit} ids"));
+    }
+    if log_probs.len() != ids.len() {
+        return Err(format!("{} log-probs for {} tokens", log_probs.len(), ids.len()));
+    }
+    let log_probs = log_probs
+        .into_iter()
+        .map(|p| p.filter(|p| p.is_finite() && *p <= 1e-3).map(|p| p as f32))
+        .collect::<Option<Vec<f32>>>()
+        .ok_or("a missing, non-finite or positive log-prob")?;
+    let stop = choice.stop_reason.and_then(|s| s.as_str().map(str::to_string));
+    Ok(Completion { ids, log_probs, stop })
+}
+
 impl Client {
     /// A client with the configured timeouts and retries.
     pub fn new(config: &VllmConfig) -> Result<Client> {
@@ -82,15 +108,18 @@ impl Client {
         Ok(Client { http, retries: config.max_retries, reload_timeout })
     }
 
-    /// Sends a request (GET without a body, else POST), retrying connection failures, timeouts,
-    /// HTTP 5xx and 429 with backoff; any other HTTP error fails at once. Returns the reply's text.
-    async fn send(
+    /// Sends a request (GET without a body, else POST) and reads its reply with `read`,
+    /// retrying with backoff what may pass: connection failures, timeouts, HTTP 5xx and 429, and
+    /// replies `read` rejects (garbage: invalid JSON, missing fields, impossible values). Any other
+    /// HTTP error fails at once; after `max_retries` retries the last problem is the error.
+    async fn request<T>(
         &self,
         url: &str,
         path: &str,
         body: Option<&Value>,
         timeout: Option<Duration>,
-    ) -> Result<String> {
+        read: impl Fn(&str) -> std::result::Result<T, String>,
+    ) -> Result<T> {
         let what = format!("{} {path}", if body.is_some() { "POST" } else { "GET" });
         let mut last = String::new();
         for attempt in 0..=self.retries {
@@ -116,12 +145,16 @@ impl Client {
             let text = match response.text().await {
                 Ok(t) => t,
                 Err(e) => {
-                    last = format!("reply cut off: {e}");
+                    last = if e.is_timeout() { "timed out".into() } else { format!("reply cut off: {e}") };
                     continue;
                 }
             };
             if status.is_success() {
-                return Ok(text);
+                match read(&text) {
+                    Ok(value) => return Ok(value),
+                    Err(problem) => last = format!("{problem}: {}", clip(&text)),
+                }
+                continue;
             }
             last = format!("HTTP {status}: {}", clip(&text));
             if !(status.is_server_error() || status.as_u16() == 429) {
@@ -131,7 +164,7 @@ impl Client {
         Err(error(url, format!("{what} failed after {} tries; last: {last}", self.retries + 1)))
     }
 
-    /// [`Client::send`], its reply parsed as JSON.
+    /// [`Client::request`] of a JSON reply.
     async fn json(
         &self,
         url: &str,
@@ -139,9 +172,10 @@ impl Client {
         body: Option<&Value>,
         timeout: Option<Duration>,
     ) -> Result<Value> {
-        let text = self.send(url, path, body, timeout).await?;
-        serde_json::from_str(&text)
-            .map_err(|e| error(url, format!("{path} answered with invalid JSON ({e}): {}", clip(&text))))
+        self.request(url, path, body, timeout, |text| {
+            serde_json::from_str(text).map_err(|e| format!("invalid JSON ({e})"))
+        })
+        .await
     }
 
     /// GET `path`, a JSON reply.
@@ -157,7 +191,7 @@ impl Client {
     /// What the server at `url` serves; fails with what is wrong when it is down, serves nothing,
     /// or cannot reload weights.
     pub async fn describe(&self, url: &str) -> Result<Server> {
-        self.send(url, "/health", None, None).await?;
+        self.request(url, "/health", None, None, |_| Ok(())).await?;
         let models = self.get(url, "/v1/models").await?;
         let model = models["data"].get(0).ok_or_else(|| error(url, "GET /v1/models lists no model"))?;
         let name = model["id"].as_str().ok_or_else(|| error(url, "GET /v1/models: a model without an id"))?;
@@ -188,35 +222,12 @@ impl Client {
             .map_err(|e| error(&server.url, format!("POST /tokenize: no token list ({e})")))
     }
 
-    /// One completion of `body` (a `/v1/completions` request for one prompt, `n` = 1).
-    pub async fn complete(&self, server: &Server, body: &Value) -> Result<Completion> {
-        let reply = self.post(&server.url, "/v1/completions", body).await?;
-        let reply: Reply = serde_json::from_value(reply)
-            .map_err(|e| error(&server.url, format!("POST /v1/completions: unexpected reply ({e})")))?;
-        let choice = reply
-            .choices
-            .into_iter()
-            .next()
-            .ok_or_else(|| error(&server.url, "POST /v1/completions: no choice in the reply"))?;
-        let ids = choice.token_ids.ok_or_else(|| {
-            error(&server.url, "POST /v1/completions: no token_ids (a vLLM without return_token_ids?)")
-        })?;
-        let log_probs = choice
-            .logprobs
-            .map(|l| l.token_logprobs)
-            .ok_or_else(|| error(&server.url, "POST /v1/completions: no log-probs in the reply"))?;
-        if log_probs.len() != ids.len() || log_probs.iter().any(Option::is_none) {
-            return Err(error(
-                &server.url,
-                format!("POST /v1/completions: {} log-probs for {} tokens", log_probs.len(), ids.len()),
-            ));
-        }
-        let stop = choice.stop_reason.and_then(|s| s.as_str().map(str::to_string));
-        Ok(Completion {
-            ids,
-            log_probs: log_probs.into_iter().map(|p| p.unwrap_or(0.0) as f32).collect(),
-            stop,
-        })
+    /// One completion of `body` (a `/v1/completions` request for one prompt, `n` = 1), whose ids
+    /// must be below `id_limit`; a reply that is not such a completion is retried (see
+    /// [`Client::request`]).
+    pub async fn complete(&self, server: &Server, body: &Value, id_limit: usize) -> Result<Completion> {
+        self.request(&server.url, "/v1/completions", Some(body), None, |text| completion(text, id_limit))
+            .await
     }
 
     /// Has the server load the weights in `dir` (a Hugging Face directory it can read): pause new

@@ -155,10 +155,10 @@ impl VllmEngine {
                 "temperature": 0.0, "logprobs": 0, "ignore_eos": true,
                 "return_token_ids": true, "return_tokens_as_token_ids": true,
             });
-            let (client, s) = (self.client.clone(), server.clone());
+            let (client, s, limit) = (self.client.clone(), server.clone(), self.tokenizer.id_limit());
             let theirs = self
                 .runtime
-                .spawn(async move { client.complete(&s, &body).await })
+                .spawn(async move { client.complete(&s, &body, limit).await })
                 .await
                 .map_err(to_error)??;
             let same = ours.ids.iter().zip(&theirs.ids).take_while(|(a, b)| a == b).count();
@@ -199,9 +199,12 @@ impl VllmEngine {
             "temperature": 0.5, "seed": 1, "logprobs": 0, "ignore_eos": true,
             "return_token_ids": true, "return_tokens_as_token_ids": true,
         });
-        let (client, s) = (self.client.clone(), server.clone());
-        let theirs =
-            self.runtime.spawn(async move { client.complete(&s, &body).await }).await.map_err(to_error)??;
+        let (client, s, limit) = (self.client.clone(), server.clone(), self.tokenizer.id_limit());
+        let theirs = self
+            .runtime
+            .spawn(async move { client.complete(&s, &body, limit).await })
+            .await
+            .map_err(to_error)??;
         let sequence = [Sequence { prompt, completion: &theirs.ids, trained: None }];
         let batch = TokenBatch::new(&sequence, 0, &policy.device());
         let mut worst = [0f64; 2];

@@ -11,6 +11,8 @@ pub use config::{RolloutEngineKind, VllmConfig};
 mod client;
 #[cfg(feature = "vllm")]
 mod engine;
+#[cfg(all(test, feature = "vllm"))]
+mod faults;
 #[cfg(feature = "vllm")]
 mod remote_row;
 

@@ -125,17 +125,8 @@ pub(super) async fn decode_row(
             request["max_tokens"] = json!(server.max_model_len.saturating_sub(context.len()).max(1));
         }
         let permit = batch.permits.acquire().await.expect("the semaphore is never closed");
-        let reply = batch.client.complete(server, &request).await?;
+        let reply = batch.client.complete(server, &request, limit).await?;
         drop(permit);
-        if reply.ids.is_empty() {
-            return Err(Error::invalid(format!("vLLM server {}", server.url), "a completion of no tokens"));
-        }
-        if let Some(&bad) = reply.ids.iter().find(|&&id| id as usize >= limit) {
-            return Err(Error::invalid(
-                format!("vLLM server {}", server.url),
-                format!("sampled token id {bad}, past the tokenizer's {limit} ids"),
-            ));
-        }
         let mut changed = false;
         for (&id, &lp) in reply.ids.iter().zip(&reply.log_probs) {
             if state.accept(id, lp, &s)? {
