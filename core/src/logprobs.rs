@@ -45,6 +45,11 @@ pub fn chunk_positions(model: &CausalLm) -> usize {
 /// [`token_log_probs`] from final (normed) hidden states [N, hidden] and targets [N]: the output
 /// projection and the selective log-softmax a chunk of [`chunk_positions`] positions at a time.
 /// Returns the log-probs and the entropies, [N] each.
+///
+/// Log-probs that carry no gradient (the KL reference's, the sampling policy's, a recompute's
+/// forward) go through `stepgrpo_shaders::head_log_probs`, which on wgpu fuses the projection into
+/// the log-softmax and never makes a chunk's logits; tracked hidden states keep the chunked
+/// logits, whose backward exists.
 pub fn head_log_probs(
     model: &CausalLm,
     hidden: Tensor<2>,
@@ -53,14 +58,33 @@ pub fn head_log_probs(
 ) -> (Tensor<1>, Tensor<1>) {
     let [n_all, _] = hidden.dims();
     let rows = chunk_positions(model);
+    let fused = output_weight(model).filter(|w| stepgrpo_shaders::head_log_probs_is_fused(&hidden, w));
     let (mut log_probs, mut entropy) = (Vec::new(), Vec::new());
     for start in (0..n_all).step_by(rows) {
         let n = rows.min(n_all - start);
-        let logits = model.head(hidden.clone().narrow(0, start, n).unsqueeze::<3>()).squeeze_dim::<2>(0);
-        let logits = if temperature == 1.0 { logits } else { logits / temperature };
-        let out = stepgrpo_shaders::selective_log_softmax(logits, targets.clone().narrow(0, start, n));
+        let (chunk, ids) = (hidden.clone().narrow(0, start, n), targets.clone().narrow(0, start, n));
+        let out = match &fused {
+            // Still a chunk at a time: the kernel's partials grow with the rows it is given.
+            Some(w) => stepgrpo_shaders::head_log_probs(chunk, w.clone(), ids, temperature as f32),
+            None => {
+                let logits = model.head(chunk.unsqueeze::<3>()).squeeze_dim::<2>(0);
+                let logits = if temperature == 1.0 { logits } else { logits / temperature };
+                stepgrpo_shaders::selective_log_softmax(logits, ids)
+            }
+        };
         log_probs.push(out.log_probs);
         entropy.push(out.entropy);
     }
     (Tensor::cat(log_probs, 0), Tensor::cat(entropy, 0))
+}
+
+/// The [vocab, hidden] matrix [`CausalLm::head`] multiplies by: the tied embedding, or the untied
+/// head's weight transposed back to the checkpoint's rows. `None` for a head with a bias, which
+/// the fused kernel does not add.
+fn output_weight(model: &CausalLm) -> Option<Tensor<2>> {
+    match &model.lm_head {
+        Some(head) if head.bias.is_some() => None,
+        Some(head) => Some(head.weight.val().transpose()),
+        None => Some(model.embed_tokens.weight.val()),
+    }
 }

@@ -25,6 +25,45 @@ pub fn selective_log_softmax(logits: Tensor<2>, ids: Tensor<1, Int>) -> TokenLog
     TokenLogProbs { log_probs: chosen, entropy }
 }
 
+/// See [`crate::head_log_probs`]: burn's matmul and the plain selective log-softmax, a chunk of
+/// rows at a time.
+pub fn head_log_probs(
+    hidden: Tensor<2>,
+    weight: Tensor<2>,
+    ids: Tensor<1, Int>,
+    temperature: f32,
+) -> TokenLogProbs {
+    head_log_probs_with(hidden, weight, ids, temperature, matmul_nt, selective_log_softmax)
+}
+
+/// Logits at most one tensor holds in [`head_log_probs_with`]: 2^24 f32 (64 MiB), under WebGPU's
+/// default 128 MiB storage binding, as `core`'s chunks of training positions.
+const LOGITS_PER_CHUNK: usize = 1 << 24;
+
+/// [`head_log_probs`] with the product and the log-softmax given: the generic ones, or the
+/// crate's (each running its own kernel where it has one), the fused kernel's fallback.
+pub(crate) fn head_log_probs_with(
+    hidden: Tensor<2>,
+    weight: Tensor<2>,
+    ids: Tensor<1, Int>,
+    temperature: f32,
+    matmul_nt: fn(Tensor<2>, Tensor<2>) -> Tensor<2>,
+    select: fn(Tensor<2>, Tensor<1, Int>) -> TokenLogProbs,
+) -> TokenLogProbs {
+    let ([n_all, _], [vocab, _]) = (hidden.dims(), weight.dims());
+    let rows = (LOGITS_PER_CHUNK / vocab.max(1)).max(1);
+    let (mut log_probs, mut entropy) = (Vec::new(), Vec::new());
+    for start in (0..n_all).step_by(rows) {
+        let n = rows.min(n_all - start);
+        let logits = matmul_nt(hidden.clone().narrow(0, start, n), weight.clone());
+        let logits = if temperature == 1.0 { logits } else { logits / temperature };
+        let out = select(logits, ids.clone().narrow(0, start, n));
+        log_probs.push(out.log_probs);
+        entropy.push(out.entropy);
+    }
+    TokenLogProbs { log_probs: Tensor::cat(log_probs, 0), entropy: Tensor::cat(entropy, 0) }
+}
+
 /// See [`crate::matmul_nt`]; a weight kept in another dtype (bf16, f16) is widened to `x`'s.
 pub fn matmul_nt(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
     let dtype = x.dtype();

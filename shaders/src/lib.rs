@@ -4,13 +4,15 @@
 //! | operation | kernel | saves |
 //! |---|---|---|
 //! | [`selective_log_softmax`] | `selective_log_softmax{,_backward}.wgsl` | the [N, V] log-softmax and its autodiff state |
+//! | [`head_log_probs`] (log-probs without a gradient) | `fused_head{,_combine}.wgsl` | the [N, V] logits themselves, and the f32 copy of an f16 output projection |
 //! | [`sample`] | `sample.wgsl` | reading [N, V] logits back to the host every decoding step |
 //! | [`probe_confidence`] | `probe_confidence.wgsl` | reading a probe's [N, T, V] logits back |
 //! | [`group_advantages`] | `group_advantages.wgsl` | a host round trip between rewards and the loss |
 //! | [`matmul_nt`] | `src/cpu.rs` (burn-flex on x86-64 with AVX2) | gemm copying every projection's weight (311 MB for a Qwen3 output projection) each decoding step |
 //!
 //! Each function picks its implementation from the tensors it is given: the WGSL kernels for f32
-//! tensors on a wgpu device (natively on Vulkan/Metal/DX12, or WebGPU in a browser), the CPU kernel
+//! tensors on a wgpu device (natively on Vulkan/Metal/DX12, or WebGPU in a browser; the fused head
+//! also reads an f16 weight where the adapter has `shader-f16`), the CPU kernel
 //! for a few rows of f32 (weights in f32, bf16 or f16) on the native x86-64 CPU device, the plain burn version in [`generic`]
 //! everywhere else. Callers never know the difference, and the parity tests hold
 //! both to the same answers.
@@ -53,6 +55,76 @@ pub fn selective_log_softmax(logits: Tensor<2>, ids: Tensor<1, Int>) -> TokenLog
     }
     let (log_probs, entropy) = Dispatch::selective_log_softmax(logits.into_dispatch(), ids.into_dispatch());
     TokenLogProbs { log_probs: Tensor::from_dispatch(log_probs), entropy: Tensor::from_dispatch(entropy) }
+}
+
+/// Log-prob of `ids` [N] and entropy of each row of the logits `z = hidden · weight^T /
+/// temperature`, from final hidden states `hidden` [N, d] and an output projection `weight` [V, d]
+/// (a tied embedding, or an untied head's weight transposed): `log_probs[n] = z[n, ids[n]] -
+/// logsumexp(z[n])`, `entropy[n] = -sum p log p`. Where [`head_log_probs_is_fused`], one kernel
+/// pass keeps per-(row, tile of ids) softmax partials and a second merges them, so the [N, V]
+/// logits never exist; it carries no gradient. Everywhere else it is [`matmul_nt`] and
+/// [`selective_log_softmax`] a chunk of rows at a time (differentiable, the same numbers).
+pub fn head_log_probs(
+    hidden: Tensor<2>,
+    weight: Tensor<2>,
+    ids: Tensor<1, Int>,
+    temperature: f32,
+) -> TokenLogProbs {
+    if !head_log_probs_is_fused(&hidden, &weight) {
+        return generic::head_log_probs_with(
+            hidden,
+            weight,
+            ids,
+            temperature,
+            matmul_nt,
+            selective_log_softmax,
+        );
+    }
+    // Untracked autodiff inputs run on the inner device and come back as constants of theirs.
+    let autodiff = hidden.is_autodiff();
+    let (hidden, weight, ids) = (hidden.inner(), weight.inner(), ids.inner());
+    let ([n_all, _], [vocab, _]) = (hidden.dims(), weight.dims());
+    // A launch's partials grow with its rows: bounded, whatever the caller passes.
+    let rows = wgpu::fused_head_rows(vocab);
+    let (mut log_probs, mut entropy) = (Vec::new(), Vec::new());
+    for start in (0..n_all).step_by(rows) {
+        let n = rows.min(n_all - start);
+        let (lp, ent) = Dispatch::fused_head_log_probs(
+            hidden.clone().narrow(0, start, n).into_dispatch(),
+            weight.clone().into_dispatch(),
+            ids.clone().narrow(0, start, n).into_dispatch(),
+            temperature,
+        );
+        log_probs.push(Tensor::<1>::from_dispatch(lp));
+        entropy.push(Tensor::<1>::from_dispatch(ent));
+    }
+    let wrap = |parts: Vec<Tensor<1>>| {
+        let t = if parts.len() == 1 { parts.into_iter().next().unwrap() } else { Tensor::cat(parts, 0) };
+        if autodiff { Tensor::from_inner(t) } else { t }
+    };
+    TokenLogProbs { log_probs: wrap(log_probs), entropy: wrap(entropy) }
+}
+
+/// Whether [`head_log_probs`] runs the fused kernel for these tensors: `hidden` in f32 on a wgpu
+/// device, `weight` in f32 or f16 (where the adapter has `shader-f16`), neither tracked by
+/// autodiff (a gradient needs the chunked path, whose backward exists), and sizes within the
+/// kernel's dispatch and index limits.
+pub fn head_log_probs_is_fused(hidden: &Tensor<2>, weight: &Tensor<2>) -> bool {
+    let ([n, d], [v, wd]) = (hidden.dims(), weight.dims());
+    let device = hidden.device();
+    let weight_ok = match weight.dtype() {
+        DType::F32 => true,
+        DType::F16 => device.supports_dtype(DType::F16),
+        _ => false,
+    };
+    on_kernels(hidden)
+        && weight_ok
+        && weight.device() == device
+        && !hidden.is_tracked()
+        && !weight.is_tracked()
+        && d == wd
+        && n * v * d > 0
+        && wgpu::fused_head_fits(v, d)
 }
 
 /// How the next token is drawn from a row's logits.

@@ -52,6 +52,18 @@ pub trait KernelOps: Backend {
     #[fusion(meta = |logits, _lengths| per_row(logits, logits.dtype))]
     fn probe_confidence(logits: FloatTensor<Self>, lengths: IntTensor<Self>) -> FloatTensor<Self>;
 
+    /// (log-prob of `ids`, entropy) of each row of the logits `hidden` [N, d] times `weight`
+    /// [V, d] (f32 or f16, any strides) transposed, over `temperature`; the logits are never stored.
+    #[fusion(meta = |hidden, _weight, _ids, _temperature| {
+        (per_row(hidden, hidden.dtype), per_row(hidden, hidden.dtype))
+    })]
+    fn fused_head_log_probs(
+        hidden: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        ids: IntTensor<Self>,
+        temperature: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
     /// Group-standardised rewards; `scale` 0: group std, 1: batch std, 2: none.
     #[fusion(dtype = rewards, shape = rewards)]
     fn group_advantages(rewards: FloatTensor<Self>, groups: IntTensor<Self>, scale: u32)

@@ -17,20 +17,38 @@ const WG: u32 = 256;
 /// The most workgroups one dispatch dimension may have (WebGPU's limit).
 const MAX_GROUPS: u32 = 65535;
 
-/// One WGSL file, with the workgroup size filled in.
+/// Ids per workgroup tile of `fused_head.wgsl` (its layout is written for [`WG`] = 256 threads).
+pub(crate) const FUSED_TILE: usize = 512;
+/// Rows per workgroup block of `fused_head.wgsl`.
+pub(crate) const FUSED_ROWS: usize = 64;
+const _: () = assert!(WG == 256, "fused_head.wgsl lays 256 threads out as 4 x 64");
+
+/// The line of a kernel that names the element type of the weight it reads.
+const WEIGHT_F32: &str = "alias Weight = f32;";
+
+/// One WGSL file, with the workgroup size filled in, and the element type of a weight it reads.
 #[derive(Debug)]
 struct Wgsl {
     name: &'static str,
     source: &'static str,
+    /// Whether the weight is f16 (WGSL's `enable f16`, the adapter's `shader-f16`). The file is
+    /// written for f32 (so it compiles as it is, as the browser test compiles every file).
+    half: bool,
 }
 
 impl KernelSource for Wgsl {
     fn source(&self) -> SourceTemplate {
-        SourceTemplate::new(self.source).register("wg", WG.to_string())
+        let source = if self.half {
+            assert!(self.source.contains(WEIGHT_F32), "{} reads no weight", self.name);
+            format!("enable f16;\n{}", self.source.replace(WEIGHT_F32, "alias Weight = f16;"))
+        } else {
+            self.source.to_string()
+        };
+        SourceTemplate::new(source).register("wg", WG.to_string())
     }
 
     fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info(self.name)
+        KernelId::new::<Self>().info((self.name, self.half))
     }
 
     fn lang(&self) -> &'static str {
@@ -40,8 +58,24 @@ impl KernelSource for Wgsl {
 
 macro_rules! wgsl {
     ($name:literal) => {
-        Wgsl { name: $name, source: include_str!(concat!("../wgsl/", $name, ".wgsl")) }
+        wgsl!($name, false)
     };
+    ($name:literal, $half:expr) => {
+        Wgsl { name: $name, source: include_str!(concat!("../wgsl/", $name, ".wgsl")), half: $half }
+    };
+}
+
+/// Rows of `vocab` ids one launch of `fused_head.wgsl` takes: its partials (3 floats per row and
+/// tile) within 16 MiB, and at most 65,536 rows (1,024 blocks).
+pub(crate) fn fused_head_rows(vocab: usize) -> usize {
+    ((1 << 22) / (3 * vocab.div_ceil(FUSED_TILE))).clamp(1, 1 << 16)
+}
+
+/// Whether `fused_head.wgsl` can take a [vocab, d] weight: its tiles within WebGPU's 65,535
+/// workgroups per dimension and every index within u32, for launches of [`fused_head_rows`] rows.
+pub(crate) fn fused_head_fits(vocab: usize, d: usize) -> bool {
+    let fits = |x: usize| x < u32::MAX as usize;
+    vocab.div_ceil(FUSED_TILE) <= MAX_GROUPS as usize && fits(vocab * d) && fits(fused_head_rows(vocab) * d)
 }
 
 /// Workgroups for one per row: x wraps at 65535 into y, as the kernels expect.
@@ -146,6 +180,45 @@ impl KernelOps for CubeBackend {
         let buffers = vec![&logits.handle, &lengths.handle, &out.handle, &p];
         launch(&logits, wgsl!("probe_confidence"), per_row(rows), buffers);
         out
+    }
+
+    fn fused_head_log_probs(
+        hidden: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        ids: IntTensor<Self>,
+        temperature: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let hidden = into_contiguous(hidden);
+        // The weight is read through its strides, in place: a checkpoint's [V, d] rows and the
+        // [d, V] buffer an optimizer step leaves behind an untied head alike (a copy would be the
+        // whole weight). Only a storage-tiled layout, which strides do not describe, is laid back.
+        let weight = if weight.meta.is_tiled() { into_contiguous(weight) } else { weight };
+        let ids = ids_i32(ids);
+        let [rows, d] = dims(&hidden)[..] else { panic!("hidden states must be [N, d]") };
+        let [vocab, wd] = dims(&weight)[..] else { panic!("the weight must be [V, d]") };
+        assert_eq!(d, wd, "hidden states and weight disagree on d");
+        assert!(hidden.dtype == DType::F32 && matches!(weight.dtype, DType::F32 | DType::F16));
+        let (sv, sd) = (weight.meta.strides()[0], weight.meta.strides()[1]);
+        assert!((vocab - 1) * sv + (d - 1) * sd < u32::MAX as usize, "weight indices past u32");
+        let (sv, sd) = (sv as u32, sd as u32);
+        let tiles = vocab.div_ceil(FUSED_TILE);
+        let partials = empty(&hidden, Shape::from([rows, tiles, 3]), DType::F32);
+        let chosen = empty(&hidden, Shape::from([rows]), DType::F32);
+        let p = params(
+            &hidden,
+            &[rows as u32, vocab as u32, d as u32, tiles as u32, sv, sd, temperature.to_bits()],
+        );
+        let count = CubeCount::Static(tiles as u32, rows.div_ceil(FUSED_ROWS) as u32, 1);
+        let kernel = wgsl!("fused_head", weight.dtype == DType::F16);
+        let buffers = vec![&hidden.handle, &weight.handle, &ids.handle, &partials.handle, &chosen.handle, &p];
+        launch(&hidden, kernel, count, buffers);
+
+        let out = || empty(&hidden, Shape::from([rows]), DType::F32);
+        let (logp, entropy) = (out(), out());
+        let p = params(&hidden, &[rows as u32, vocab as u32, tiles as u32]);
+        let buffers = vec![&partials.handle, &chosen.handle, &ids.handle, &logp.handle, &entropy.handle, &p];
+        launch(&hidden, wgsl!("fused_head_combine"), per_row(rows), buffers);
+        (logp, entropy)
     }
 
     fn group_advantages(

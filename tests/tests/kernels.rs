@@ -8,6 +8,9 @@ use stepgrpo_core::pretrained::Pretrained;
 use stepgrpo_shaders::{self as shaders, AdvantageScale, SamplingParams, generic};
 use stepgrpo_tests::{devices, fixture};
 
+// The fused output projection + log-softmax, with this file's helpers.
+mod fused_head;
+
 fn wgpu() -> Device {
     let (name, device) = devices().pop().expect("the wgpu device");
     assert_eq!(name, "wgpu");
