@@ -82,6 +82,10 @@ pub struct Args {
     /// With --memory: tokens per response (the random model runs each to this length).
     #[arg(long, default_value_t = 256)]
     response_len: usize,
+    /// With --memory: keep only the first N decoder layers of --shape (each layer, the attention
+    /// and the vocabulary as in the shape): long responses in reach of a CPU.
+    #[arg(long)]
+    layers: Option<usize>,
     /// With --memory: run this one setting here (how the benchmark calls itself).
     #[arg(long, value_enum, hide = true)]
     memory_setting: Option<Setting>,
@@ -212,12 +216,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let selected = args.device.select();
     let device = selected.device.clone();
     if args.memory {
+        anyhow::ensure!(args.layers != Some(0), "--layers must be at least 1");
         let memory = MemoryArgs {
             shape: args.shape,
             settings: args.memory_settings.clone(),
             prompts: args.prompts,
             generations: args.generations,
             response_len: args.response_len,
+            layers: args.layers,
             dtype: args.device.dtype,
             json: args.json,
         };

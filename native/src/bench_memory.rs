@@ -97,9 +97,26 @@ pub struct MemoryArgs {
     pub prompts: usize,
     pub generations: usize,
     pub response_len: usize,
+    /// Keep only this many decoder layers of the shape (`None`: all).
+    pub layers: Option<usize>,
     pub json: bool,
     /// The checkpoint's dtype (`None`: an f32 model made in memory).
     pub dtype: Option<Dtype>,
+}
+
+impl MemoryArgs {
+    /// The model config measured: the shape's, with `layers` decoder layers when given.
+    fn config(&self) -> ModelConfig {
+        let mut config = self.shape.config();
+        config.num_hidden_layers = self.layers.unwrap_or(config.num_hidden_layers);
+        config
+    }
+
+    /// Where the random checkpoint in `dtype` is kept between runs.
+    fn checkpoint_dir(&self, dtype: Dtype) -> std::path::PathBuf {
+        let layers = self.config().num_hidden_layers;
+        std::env::temp_dir().join(format!("stepgrpo-bench-{:?}-{layers}l-{}", self.shape, dtype.hf_name()))
+    }
 }
 
 /// One setting's figures.
@@ -139,8 +156,8 @@ fn peak_bytes(device: &Device) -> Option<u64> {
 pub fn run_one(args: &MemoryArgs, setting: Setting, device: &Device) -> anyhow::Result<()> {
     let device = device.clone().autodiff();
     let policy = match args.dtype {
-        Some(dtype) => model::load_as(&checkpoint_dir(args.shape, dtype), &device, Some(dtype))?,
-        None => model::init(&args.shape.config(), &device),
+        Some(dtype) => model::load_as(&args.checkpoint_dir(dtype), &device, Some(dtype))?,
+        None => model::init(&args.config(), &device),
     };
     let dtype = args.dtype.unwrap_or(Dtype::F32);
     let parameters = policy.num_params();
@@ -193,22 +210,17 @@ pub fn run_one(args: &MemoryArgs, setting: Setting, device: &Device) -> anyhow::
     Ok(())
 }
 
-/// Where the random checkpoint of `shape` in `dtype` is kept between runs.
-fn checkpoint_dir(shape: Shape, dtype: Dtype) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("stepgrpo-bench-{shape:?}-{}", dtype.hf_name()))
-}
-
-/// Writes the random checkpoint of `shape` in `dtype` (seed 0) unless it is there already.
-fn write_checkpoint(shape: Shape, dtype: Dtype) -> anyhow::Result<()> {
-    let dir = checkpoint_dir(shape, dtype);
+/// Writes the random checkpoint of `args` in `dtype` (seed 0) unless it is there already.
+fn write_checkpoint(args: &MemoryArgs, dtype: Dtype) -> anyhow::Result<()> {
+    let dir = args.checkpoint_dir(dtype);
     if dir.join("model.safetensors").exists() {
         return Ok(());
     }
     let device = Device::flex();
     device.seed(0);
-    let mut random = model::init(&shape.config(), &device);
+    let mut random = model::init(&args.config(), &device);
     random.config.dtype = dtype;
-    eprintln!("writing a random {shape:?} in {} to {}", dtype.hf_name(), dir.display());
+    eprintln!("writing a random {:?} in {} to {}", args.shape, dtype.hf_name(), dir.display());
     pollster::block_on(model::save(&random, &dir))?;
     Ok(())
 }
@@ -217,7 +229,7 @@ fn write_checkpoint(shape: Shape, dtype: Dtype) -> anyhow::Result<()> {
 pub fn run(args: &MemoryArgs, child_args: &[String]) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating this binary")?;
     if let Some(dtype) = args.dtype {
-        write_checkpoint(args.shape, dtype)?;
+        write_checkpoint(args, dtype)?;
     }
     let mut reports = Vec::new();
     for &setting in &args.settings {

@@ -5,9 +5,13 @@
 use burn::tensor::Device;
 use stepgrpo_core::decode::SamplingConfig;
 use stepgrpo_core::pretrained::Pretrained;
-use stepgrpo_core::rollout::{ExitType, RolloutConfig, TruncationConfig, rollout};
+use stepgrpo_core::rollout::{
+    ExitType, LocalEngine, RolloutConfig, RolloutRequest, RolloutSource, TruncationConfig,
+    cache_bytes_per_row, prompts_per_slice, rollout,
+};
 use stepgrpo_core::text::Tokenizer;
-use stepgrpo_tests::{fixture, word_tokenizer};
+use stepgrpo_core::{model, task};
+use stepgrpo_tests::{builtin, fixture, seeded, word_tokenizer};
 
 const PROMPTS: [&[u32]; 2] = [&[217, 35, 62, 356, 163, 289], &[12, 229, 365]];
 const THINK_END: u32 = 383;
@@ -20,6 +24,7 @@ fn config(truncation: Option<TruncationConfig>) -> RolloutConfig {
         triggers: Default::default(),
         think_end: "</think>".into(),
         truncation,
+        max_cache_gib: None,
     }
 }
 
@@ -132,4 +137,37 @@ fn repeated_chunks_end_the_thinking() {
         // Three identical chunks need three probes before the fourth trigger.
         assert_eq!(r.probes.len(), 3);
     }
+}
+
+/// A cache bound decodes a collection a prompt's group at a time, with the same rollouts.
+#[test]
+fn a_cache_bound_decodes_in_slices_to_the_same_rollouts() {
+    let device = Device::flex();
+    let data = builtin::data(task::TaskConfig::default());
+    let model = seeded(&device, 7, || model::init(&task::model_config(), &device));
+    let mut c = builtin::small_rl(1).rollout;
+    let prompts: Vec<Vec<u32>> =
+        (0..4).map(|i| data.tokenizer.encode(&data.held_out[i].prompt).unwrap()).collect();
+    let collect = |config: &RolloutConfig| {
+        let request = RolloutRequest { prompts: &prompts, config };
+        let per_slice = prompts_per_slice(&model, &data.tokenizer, &request).unwrap();
+        let mut engine = LocalEngine::new(data.tokenizer.clone(), data.eos.clone());
+        pollster::block_on(engine.load_weights(&model, 0)).unwrap();
+        (per_slice, pollster::block_on(engine.collect(request)).unwrap())
+    };
+    let (all, whole) = collect(&c);
+    assert!(all >= prompts.len(), "the tiny model's logits allow every prompt at once");
+    // Room for one and a half groups: one prompt at a time.
+    let longest = prompts.iter().map(Vec::len).max().unwrap();
+    let t = c.truncation.as_ref().unwrap();
+    let positions = longest
+        + c.max_completion_length
+        + data.tokenizer.encode(&t.inducer).unwrap().len()
+        + t.probe_max_tokens;
+    let group = (cache_bytes_per_row(&model, positions) * c.num_generations) as f64;
+    c.max_cache_gib = Some(1.5 * group / (1u64 << 30) as f64);
+    let (one, sliced) = collect(&c);
+    assert_eq!(one, 1);
+    assert_eq!(whole, sliced);
+    assert!(whole.iter().any(|r| !r.probes.is_empty()), "probes ran in the slices");
 }

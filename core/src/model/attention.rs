@@ -44,14 +44,14 @@ pub struct AttentionContext {
     pub mask: Tensor<4>,
 }
 
+/// Attention scores one block may hold, [batch, heads, queries, keys]: 2^24 (64 MiB in f32), so
+/// a long sequence's attention is computed a block of queries at a time.
+pub const SCORES_PER_BLOCK: usize = 1 << 24;
+
 impl Attention {
-    /// Attends over [batch, time, hidden]; with a cache, over the cached positions as well.
-    pub fn forward(
-        &self,
-        x: Tensor<3>,
-        ctx: &AttentionContext,
-        cache: Option<(&mut KvCache, usize)>,
-    ) -> Tensor<3> {
+    /// Queries [batch, heads, time, head_dim] and keys and values [batch, kv_heads, time, head_dim]
+    /// of `x` [batch, time, hidden], normed (Qwen3) and rotated.
+    pub fn qkv(&self, x: Tensor<3>, ctx: &AttentionContext) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
         let [b, t, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, d]).swap_dims(1, 2);
@@ -62,20 +62,107 @@ impl Attention {
             q = qn.forward(q);
             k = kn.forward(k);
         }
-        let q = apply_rope(q, &ctx.cos, &ctx.sin);
-        let k = apply_rope(k, &ctx.cos, &ctx.sin);
+        (apply_rope(q, &ctx.cos, &ctx.sin), apply_rope(k, &ctx.cos, &ctx.sin), v)
+    }
+
+    /// Queries per block whose scores against `keys` keys stay within `scores` values.
+    pub fn query_block(&self, batch: usize, keys: usize, scores: usize) -> usize {
+        (scores / (batch * self.num_heads * keys).max(1)).max(1)
+    }
+
+    /// `softmax(q k^T / sqrt(d) + mask) v` for queries `q` [batch, heads, n, head_dim] against keys
+    /// and values [batch, kv_heads, keys, head_dim], with the mask's rows of those queries
+    /// [batch or 1, 1, n, keys]: [batch, heads, n, head_dim].
+    pub fn attend(&self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: Tensor<4>) -> Tensor<4> {
+        let [b, h, n, d] = q.dims();
+        let (kvh, tk) = (self.num_kv_heads, k.dims()[2]);
+        // Query heads of one group ride along the time axis, so keys/values are never repeated.
+        let group = h / kvh;
+        let q = q.reshape([b, kvh, group * n, d]);
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (d as f64).sqrt());
+        let scores = scores.reshape([b, kvh, group, n, tk]) + mask.unsqueeze_dim::<5>(1);
+        let probs = softmax(scores, 4).reshape([b, kvh, group * n, tk]);
+        probs.matmul(v).reshape([b, h, n, d])
+    }
+
+    /// [`Attention::attend`] of every query, `block` queries at a time (each query's softmax is its
+    /// own, so the blocks give the whole): no score tensor holds more than `block` queries.
+    pub fn attend_blocks(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        mask: Tensor<4>,
+        block: usize,
+    ) -> Tensor<4> {
+        let t = q.dims()[2];
+        if t <= block {
+            return self.attend(q, k, v, mask);
+        }
+        let blocks = (0..t).step_by(block).map(|start| {
+            let n = block.min(t - start);
+            self.attend(q.clone().narrow(2, start, n), k.clone(), v.clone(), mask.clone().narrow(2, start, n))
+        });
+        Tensor::cat(blocks.collect(), 2)
+    }
+
+    /// The output projection of attention outputs [batch, heads, time, head_dim]: [batch, time, hidden].
+    pub fn output(&self, out: Tensor<4>) -> Tensor<3> {
+        let [b, h, t, d] = out.dims();
+        self.o_proj.forward(out.swap_dims(1, 2).reshape([b, t, h * d]))
+    }
+
+    /// Attends over [batch, time, hidden]; with a cache, over the cached positions as well.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        ctx: &AttentionContext,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Tensor<3> {
+        let b = x.dims()[0];
+        let (q, k, v) = self.qkv(x, ctx);
         let (k, v) = match cache {
             Some((cache, layer)) => cache.append(layer, k, v),
             None => (k, v),
         };
-        let tk = k.dims()[2];
-        // Query heads of one group ride along the time axis, so keys/values are never repeated.
-        let group = h / kvh;
-        let q = q.reshape([b, kvh, group * t, d]);
-        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (d as f64).sqrt());
-        let scores = scores.reshape([b, kvh, group, t, tk]) + ctx.mask.clone().unsqueeze_dim::<5>(1);
-        let probs = softmax(scores, 4).reshape([b, kvh, group * t, tk]);
-        let out = probs.matmul(v).reshape([b, h, t, d]).swap_dims(1, 2).reshape([b, t, h * d]);
-        self.o_proj.forward(out)
+        let block = self.query_block(b, k.dims()[2], SCORES_PER_BLOCK);
+        self.output(self.attend_blocks(q, k, v, ctx.mask.clone(), block))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tolerance};
+
+    use crate::model::init;
+
+    #[test]
+    fn attention_in_blocks_of_queries_is_the_whole() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let model = init(&crate::task::model_config(), &device);
+        let attn = &model.layers[0].self_attn;
+        let (b, t) = (2, 7);
+        let x = burn::tensor::Tensor::<3>::random(
+            [b, t, model.config.hidden_size],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let ctx = model.context(b, t, &device);
+        let (q, k, v) = attn.qkv(x, &ctx);
+        let leaf = |t: burn::tensor::Tensor<4>| burn::tensor::Tensor::from_inner(t.inner());
+        let (k, v) = (leaf(k), leaf(v));
+        let grads_of = |block: usize| {
+            let q = leaf(q.clone()).require_grad();
+            let out = attn.attend_blocks(q.clone(), k.clone(), v.clone(), ctx.mask.clone(), block);
+            let g = (out.clone() * out.clone()).sum().backward();
+            (out.inner().into_data(), q.grad(&g).unwrap().into_data())
+        };
+        let (whole, whole_grad) = grads_of(t);
+        for block in [1, 3] {
+            let (out, grad) = grads_of(block);
+            out.assert_approx_eq::<f32>(&whole, Tolerance::absolute(1e-6));
+            grad.assert_approx_eq::<f32>(&whole_grad, Tolerance::absolute(1e-5));
+        }
     }
 }

@@ -16,7 +16,7 @@ mod rope;
 mod transformer;
 mod weights;
 
-pub use attention::{Attention, AttentionContext};
+pub use attention::{Attention, AttentionContext, SCORES_PER_BLOCK};
 pub use cache::KvCache;
 pub(crate) use config::token_ids;
 pub use config::{Architecture, ModelConfig, RopeScaling};

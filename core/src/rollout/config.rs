@@ -64,6 +64,12 @@ pub struct RolloutConfig {
     pub think_end: String,
     /// The truncated rollout; `None` = plain sampling.
     pub truncation: Option<TruncationConfig>,
+    /// In-process engine: the most memory, in GiB, that the key/value cache of the rows decoded
+    /// together may take (at the longest prompt + `max_completion_length` + a probe, counting the
+    /// cache's doubling as it fills); a collection is decoded a slice of prompts at a time within
+    /// it, at least one prompt's responses. `None`: bounded only by the logits per step (2^24
+    /// values). See the README's memory table for a row's cache. Default none.
+    pub max_cache_gib: Option<f64>,
 }
 
 impl Default for RolloutConfig {
@@ -75,6 +81,7 @@ impl Default for RolloutConfig {
             triggers: Triggers::default(),
             think_end: "</think>".into(),
             truncation: Some(TruncationConfig::default()),
+            max_cache_gib: None,
         }
     }
 }
@@ -91,6 +98,9 @@ impl RolloutConfig {
         }
         if self.think_end.is_empty() {
             return Err(Error::invalid("think_end", "must not be empty"));
+        }
+        if let Some(gib) = self.max_cache_gib.filter(|g| !(g.is_finite() && *g > 0.0)) {
+            return Err(Error::invalid("max_cache_gib", format!("{gib} must be > 0")));
         }
         if let Some(t) = &self.truncation {
             if !(0.0..=1.0).contains(&t.delta) {

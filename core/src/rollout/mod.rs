@@ -14,4 +14,6 @@ pub use config::{RolloutConfig, TruncationConfig};
 pub use engine::rollout;
 pub use probe::{ExitType, ProbeRecord, close_text, confidence};
 pub use row::Rollout;
-pub use source::{LocalEngine, LocalFuture, RolloutRequest, RolloutSource};
+pub use source::{
+    LocalEngine, LocalFuture, RolloutRequest, RolloutSource, cache_bytes_per_row, prompts_per_slice,
+};

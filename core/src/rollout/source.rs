@@ -50,7 +50,8 @@ pub trait RolloutSource {
 /// Rollouts decoded in this process, on the policy's own device, with the batched engine of
 /// [`rollout`](super::rollout): the current weights are the policy's tensors themselves (no copy).
 /// Prompts are decoded in slices whose logits stay under
-/// [`LOGITS_PER_CHUNK`](crate::logprobs::LOGITS_PER_CHUNK) per step (at least one group).
+/// [`LOGITS_PER_CHUNK`](crate::logprobs::LOGITS_PER_CHUNK) per step and whose cache stays under
+/// `max_cache_gib` (at least one group).
 pub struct LocalEngine {
     tokenizer: Tokenizer,
     eos: Vec<u32>,
@@ -65,6 +66,33 @@ impl LocalEngine {
     }
 }
 
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// The most bytes one row's key/value cache takes for `positions` positions: keys and values of
+/// every layer in f32, in a buffer that doubles when it fills, so up to twice the positions.
+pub fn cache_bytes_per_row(model: &CausalLm, positions: usize) -> usize {
+    let c = &model.config;
+    2 * positions * c.num_hidden_layers * 2 * c.num_key_value_heads * c.head_dim * 4
+}
+
+/// How many prompts of `request` the in-process engine decodes together: their rows' logits stay
+/// under [`LOGITS_PER_CHUNK`] per step and their cache under `max_cache_gib`; at least one.
+pub fn prompts_per_slice(model: &CausalLm, tokenizer: &Tokenizer, request: &RolloutRequest) -> Result<usize> {
+    let c = request.config;
+    let g = c.num_generations.max(1);
+    let mut prompts = LOGITS_PER_CHUNK / model.config.vocab_size.max(1) / g;
+    if let Some(gib) = c.max_cache_gib {
+        let probe = match &c.truncation {
+            Some(t) => tokenizer.encode(&t.inducer)?.len() + t.probe_max_tokens,
+            None => 0,
+        };
+        let longest = request.prompts.iter().map(Vec::len).max().unwrap_or(0);
+        let bytes = cache_bytes_per_row(model, longest + c.max_completion_length + probe);
+        prompts = prompts.min((gib * GIB / bytes as f64) as usize / g);
+    }
+    Ok(prompts.max(1))
+}
+
 impl RolloutSource for LocalEngine {
     fn collect<'a>(&'a mut self, request: RolloutRequest<'a>) -> LocalFuture<'a, Result<Vec<Rollout>>> {
         Box::pin(async move {
@@ -72,7 +100,7 @@ impl RolloutSource for LocalEngine {
                 Error::invalid("rollout engine", "no weights loaded before the first collection")
             })?;
             let g = request.config.num_generations;
-            let per_slice = (LOGITS_PER_CHUNK / model.config.vocab_size.max(1) / g).max(1);
+            let per_slice = prompts_per_slice(model, &self.tokenizer, &request)?;
             let mut out = Vec::with_capacity(request.prompts.len() * g);
             for (s, prompts) in request.prompts.chunks(per_slice).enumerate() {
                 let first = s * per_slice;

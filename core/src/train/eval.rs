@@ -42,7 +42,7 @@ pub struct EvalReport {
 
 impl EvalConfig {
     /// The rollout settings of an evaluation: one response per problem, this config's sampling, and
-    /// the triggers of `base` (the training rollout); its probes too when `deer` is on.
+    /// the triggers and cache bound of `base` (the training rollout); its probes too when `deer` is on.
     pub fn rollout(&self, base: &RolloutConfig, seed: u64) -> RolloutConfig {
         RolloutConfig {
             num_generations: 1,
@@ -51,6 +51,7 @@ impl EvalConfig {
             triggers: base.triggers.clone(),
             think_end: base.think_end.clone(),
             truncation: if self.deer { base.truncation.clone() } else { None },
+            max_cache_gib: base.max_cache_gib,
         }
     }
 }

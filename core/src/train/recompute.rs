@@ -15,7 +15,7 @@ use burn::tensor::{Int, Tensor};
 
 use super::batch::TokenBatch;
 use crate::logprobs::{TokenLogProbs, chunk_positions, head_log_probs};
-use crate::model::{AttentionContext, CausalLm};
+use crate::model::{AttentionContext, CausalLm, DecoderLayer, SCORES_PER_BLOCK};
 
 /// The graph-free forward pass of one batch, ready to be differentiated piece by piece.
 pub(super) struct Recompute {
@@ -25,6 +25,8 @@ pub(super) struct Recompute {
     inputs: Tensor<2, Int>,
     targets: Tensor<1, Int>,
     temperature: f64,
+    /// Attention scores a recomputed layer may hold at once (see [`SCORES_PER_BLOCK`]).
+    scores: usize,
 }
 
 impl Recompute {
@@ -51,13 +53,14 @@ impl Recompute {
         let (log_probs, entropy) = head_log_probs(&inner, normed, targets.clone(), temperature);
         let log_probs =
             TokenLogProbs { log_probs: log_probs.reshape([b, t]), entropy: entropy.reshape([b, t]) };
-        (Recompute { states, ctx, inputs: tokens.inputs, targets, temperature }, log_probs)
+        let scores = SCORES_PER_BLOCK;
+        (Recompute { states, ctx, inputs: tokens.inputs, targets, temperature, scores }, log_probs)
     }
 
     /// The gradients of every trainable parameter of `model` given `upstream`, the loss's
     /// gradient with respect to the log-probs [batch, time].
     pub(super) fn backward(self, model: &CausalLm, upstream: Tensor<2>) -> GradientsParams {
-        let Recompute { mut states, ctx, inputs, targets, temperature } = self;
+        let Recompute { mut states, ctx, inputs, targets, temperature, scores } = self;
         let mut acc = GradientsAccumulator::<CausalLm>::new();
         let [b, t] = upstream.dims();
         let upstream = upstream.inner().reshape([b * t]);
@@ -83,10 +86,15 @@ impl Recompute {
         // Each layer recomputed from its input, last to first; `up` is the gradient at its output.
         for i in (0..model.layers.len()).rev() {
             let x = Tensor::from_inner(states.pop().expect("a layer's input")).require_grad();
+            let layer = &model.layers[i];
+            if layer.self_attn.query_block(b, t, scores) < t {
+                up = attention_in_blocks(model, layer, x, up, &ctx, scores, &mut acc);
+                continue;
+            }
             let y = model.layer_forward(i, x.clone(), &ctx);
             let mut grads = (y * up).sum().backward();
             up = x.grad(&grads).expect("the layer's input is tracked");
-            acc.accumulate(model, GradientsParams::from_module(&mut grads, &model.layers[i]));
+            acc.accumulate(model, GradientsParams::from_module(&mut grads, layer));
         }
         if model.embed_tokens.weight.val().is_require_grad() {
             let embedded = model.embed(Tensor::from_inner(inputs));
@@ -95,6 +103,64 @@ impl Recompute {
         }
         acc.grads()
     }
+}
+
+/// The gradient at the input `x` of `layer` given `up`, the gradient at its output, with its
+/// parameters' gradients added to `acc`, for a sequence too long for one layer's graph to hold its
+/// attention scores: the layer is recomputed in three pieces. The norm and the q/k/v projections
+/// keep their graph; the attention output is recomputed without one; the output projection and the
+/// MLP are differentiated first, which gives the gradient at the attention output; the attention
+/// is then differentiated a block of queries at a time (each block's own small graph), summing the
+/// key and value gradients; last the projections, from the q/k/v gradients.
+fn attention_in_blocks(
+    model: &CausalLm,
+    layer: &DecoderLayer,
+    x: Tensor<3>,
+    up: Tensor<3>,
+    ctx: &AttentionContext,
+    scores: usize,
+    acc: &mut GradientsAccumulator<CausalLm>,
+) -> Tensor<3> {
+    let attn = &layer.self_attn;
+    let [b, t, _] = x.dims();
+    let block = attn.query_block(b, t, scores);
+    let (q, k, v) = attn.qkv(layer.input_layernorm.forward(x.clone()), ctx);
+    let (qi, ki, vi, mask) =
+        (q.clone().inner(), k.clone().inner(), v.clone().inner(), ctx.mask.clone().inner());
+    let att = attn.attend_blocks(qi.clone(), ki.clone(), vi.clone(), mask.clone(), block);
+    let att = Tensor::from_inner(att).require_grad();
+
+    // The output projection, the residuals and the MLP.
+    let h = x.clone() + attn.output(att.clone());
+    let y = h.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h));
+    let mut grads = (y * up).sum().backward();
+    let d_att = att.grad(&grads).expect("the attention output is tracked");
+    let dx = x.grad(&grads).expect("the layer's input is tracked");
+    acc.accumulate(model, GradientsParams::from_module(&mut grads, layer));
+
+    // The attention, a block of queries at a time.
+    let (mut dq, mut dk, mut dv) = (Vec::new(), ki.zeros_like(), vi.zeros_like());
+    for start in (0..t).step_by(block) {
+        let n = block.min(t - start);
+        let qb = Tensor::from_inner(qi.clone().narrow(2, start, n)).require_grad();
+        let (kb, vb) =
+            (Tensor::from_inner(ki.clone()).require_grad(), Tensor::from_inner(vi.clone()).require_grad());
+        let out = attn.attend(qb.clone(), kb.clone(), vb.clone(), mask.clone().narrow(2, start, n));
+        let g = (out * Tensor::from_inner(d_att.clone().narrow(2, start, n))).sum().backward();
+        dq.push(qb.grad(&g).expect("the block's queries are tracked"));
+        dk = dk + kb.grad(&g).expect("the keys are tracked");
+        dv = dv + vb.grad(&g).expect("the values are tracked");
+    }
+    let dq = Tensor::cat(dq, 2);
+
+    // The norm and the q/k/v projections.
+    let seeded = (q * Tensor::from_inner(dq)).sum()
+        + (k * Tensor::from_inner(dk)).sum()
+        + (v * Tensor::from_inner(dv)).sum();
+    let mut grads = seeded.backward();
+    let dx = dx + x.grad(&grads).expect("the layer's input is tracked");
+    acc.accumulate(model, GradientsParams::from_module(&mut grads, layer));
+    dx
 }
 
 #[cfg(test)]
@@ -157,21 +223,29 @@ mod tests {
             let w = Tensor::<2>::from_data(TensorData::new(w, [b, t]), &device);
             let plain = token_log_probs(&model, &tokens, 0.7).log_probs;
             let plain = GradientsParams::from_grads((plain * w.clone()).sum().backward(), &model);
-            let (pass, out) = Recompute::forward(&model, &tokens, 0.7);
-            let reference = token_log_probs(&model.valid(), &tokens.inner(), 0.7).log_probs;
-            let (a, r) = (out.log_probs.into_data(), reference.into_data());
-            a.assert_approx_eq::<f32>(&r, burn::tensor::Tolerance::absolute(1e-6));
-            let recomputed = pass.backward(&model, w);
-            let (a, r) = (stepped(&model, recomputed), stepped(&model, plain));
-            let before = weights(&model);
-            let mut moved = false;
-            for (((name_a, a), (_, r)), (_, w0)) in a.iter().zip(&r).zip(&before) {
-                for ((x, y), z) in a.iter().zip(r).zip(w0) {
-                    assert!((x - y).abs() < 1e-5, "{name}: {name_a} differs: {x} vs {y}");
-                    moved |= (y - z).abs() > 1e-6;
+            let plain = stepped(&model, plain);
+            // Whole layers, then attention differentiated a block of 3 queries at a time.
+            for block in [None, Some(3)] {
+                let (mut pass, out) = Recompute::forward(&model, &tokens, 0.7);
+                let reference = token_log_probs(&model.valid(), &tokens.inner(), 0.7).log_probs;
+                let (a, r) = (out.log_probs.into_data(), reference.into_data());
+                a.assert_approx_eq::<f32>(&r, burn::tensor::Tolerance::absolute(1e-6));
+                if let Some(queries) = block {
+                    let heads = model.layers[0].self_attn.num_heads;
+                    pass.scores = b * heads * t * queries;
+                    assert_eq!(model.layers[0].self_attn.query_block(b, t, pass.scores), queries);
                 }
+                let recomputed = stepped(&model, pass.backward(&model, w.clone()));
+                let before = weights(&model);
+                let mut moved = false;
+                for (((name_a, a), (_, r)), (_, w0)) in recomputed.iter().zip(&plain).zip(&before) {
+                    for ((x, y), z) in a.iter().zip(r).zip(w0) {
+                        assert!((x - y).abs() < 1e-5, "{name} {block:?}: {name_a} differs: {x} vs {y}");
+                        moved |= (y - z).abs() > 1e-6;
+                    }
+                }
+                assert!(moved, "{name}: the gradients are all zero");
             }
-            assert!(moved, "{name}: the gradients are all zero");
         }
     }
 }

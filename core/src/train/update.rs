@@ -1,4 +1,4 @@
-//! The policy update of one RL step: the GRPO loss over the step's responses in micro-batches of
+//! The policy gradients of one RL step: the GRPO loss over the step's responses in micro-batches of
 //! similar length, with the sampling policy's and the reference model's log-probs.
 
 use burn::module::Module;
