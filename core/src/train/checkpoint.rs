@@ -110,6 +110,8 @@ pub struct Restored {
     pub model: CausalLm,
     /// Optimizer state bytes for [`Optimizer::load_bytes`].
     pub optimizer: Vec<u8>,
+    /// Where they were read from, for messages.
+    pub optimizer_file: String,
     /// The trainer state.
     pub state: TrainerState,
     /// The pending generation of an RL trainer, when it stopped inside one.
@@ -127,7 +129,8 @@ pub fn load(store: &dyn Store, dir: &str, model: CausalLm) -> Result<Restored> {
     let state = serde_json::from_slice(&read("trainer_state.json")?)
         .map_err(|source| Error::Json { path: at("trainer_state.json").into(), source })?;
     let generation = store.read(&format!("{dir}/{GENERATION_FILE}"))?;
-    Ok(Restored { model, optimizer: read("optimizer.bpk")?, state, generation })
+    let (optimizer, optimizer_file) = (read("optimizer.bpk")?, at("optimizer.bpk"));
+    Ok(Restored { model, optimizer, optimizer_file, state, generation })
 }
 
 /// Loads the model directory `dir` of `store` (a phase's `final/`) onto `device`.

@@ -169,12 +169,12 @@ impl Optimizer {
         Ok(bytes.to_vec())
     }
 
-    /// Restores the state written by [`Optimizer::to_bytes`].
-    pub fn load_bytes(&mut self, bytes: Vec<u8>) -> Result<()> {
+    /// Restores the state written by [`Optimizer::to_bytes`], read from `file` (named in errors).
+    pub fn load_bytes(&mut self, bytes: Vec<u8>, file: &str) -> Result<()> {
         let bytes = burn::tensor::Bytes::from_bytes_vec(bytes);
         self.adamw = Self::adamw(&self.config)
             .from_bytes(bytes)
-            .map_err(|e| Error::invalid("optimizer state", e.to_string()))?;
+            .map_err(|e| Error::checkpoint(file, format!("invalid optimizer state: {e}")))?;
         Ok(())
     }
 }

@@ -149,7 +149,7 @@ impl RlTrainer {
     /// Continues from a checkpoint of this phase (model, optimizer state, step, and the generation
     /// of rollouts it stopped inside, if any).
     pub fn restore(&mut self, restored: Restored) -> Result<()> {
-        self.optim.load_bytes(restored.optimizer)?;
+        self.optim.load_bytes(restored.optimizer, &restored.optimizer_file)?;
         // A record carries no gradient flags: freeze the base again.
         self.model = match self.config.lora {
             Some(_) => restored.model.freeze_base(),

@@ -72,7 +72,7 @@ impl SftTrainer {
 
     /// Continues from a checkpoint of this phase (model, optimizer state, step).
     pub fn restore(&mut self, restored: Restored) -> Result<()> {
-        self.optim.load_bytes(restored.optimizer)?;
+        self.optim.load_bytes(restored.optimizer, &restored.optimizer_file)?;
         self.model = restored.model;
         self.step = restored.state.step;
         self.guard = restored.state.nan_guard;
