@@ -4,10 +4,7 @@ use burn::tensor::{Int, Tensor};
 
 use crate::model::CausalLm;
 
-/// Logits one tensor may hold (positions of a training chunk, rows of a decoding step): 2^24 f32
-/// (64 MiB), under WebGPU's default limit on a storage buffer (128 MiB). At Qwen3's 151,936-token
-/// vocabulary that is 110 positions.
-pub const LOGITS_PER_CHUNK: usize = 1 << 24;
+pub use stepgrpo_shaders::LOGITS_PER_CHUNK;
 
 /// Log-probs of chosen ids and the entropy of each position's distribution, [batch, time] each.
 pub struct TokenLogProbs {
@@ -56,22 +53,19 @@ pub fn head_log_probs(
     targets: Tensor<1, Int>,
     temperature: f64,
 ) -> (Tensor<1>, Tensor<1>) {
+    // The kernel bounds its own launches, so it takes every position at once.
+    if let Some(w) = output_weight(model).filter(|w| stepgrpo_shaders::head_log_probs_is_fused(&hidden, w)) {
+        let out = stepgrpo_shaders::head_log_probs(hidden, w, targets, temperature as f32);
+        return (out.log_probs, out.entropy);
+    }
     let [n_all, _] = hidden.dims();
     let rows = chunk_positions(model);
-    let fused = output_weight(model).filter(|w| stepgrpo_shaders::head_log_probs_is_fused(&hidden, w));
     let (mut log_probs, mut entropy) = (Vec::new(), Vec::new());
     for start in (0..n_all).step_by(rows) {
         let n = rows.min(n_all - start);
-        let (chunk, ids) = (hidden.clone().narrow(0, start, n), targets.clone().narrow(0, start, n));
-        let out = match &fused {
-            // Still a chunk at a time: the kernel's partials grow with the rows it is given.
-            Some(w) => stepgrpo_shaders::head_log_probs(chunk, w.clone(), ids, temperature as f32),
-            None => {
-                let logits = model.head(chunk.unsqueeze::<3>()).squeeze_dim::<2>(0);
-                let logits = if temperature == 1.0 { logits } else { logits / temperature };
-                stepgrpo_shaders::selective_log_softmax(logits, ids)
-            }
-        };
+        let logits = model.head(hidden.clone().narrow(0, start, n).unsqueeze::<3>()).squeeze_dim::<2>(0);
+        let logits = if temperature == 1.0 { logits } else { logits / temperature };
+        let out = stepgrpo_shaders::selective_log_softmax(logits, targets.clone().narrow(0, start, n));
         log_probs.push(out.log_probs);
         entropy.push(out.entropy);
     }

@@ -36,10 +36,6 @@ pub fn head_log_probs(
     head_log_probs_with(hidden, weight, ids, temperature, matmul_nt, selective_log_softmax)
 }
 
-/// Logits at most one tensor holds in [`head_log_probs_with`]: 2^24 f32 (64 MiB), under WebGPU's
-/// default 128 MiB storage binding, as `core`'s chunks of training positions.
-const LOGITS_PER_CHUNK: usize = 1 << 24;
-
 /// [`head_log_probs`] with the product and the log-softmax given: the generic ones, or the
 /// crate's (each running its own kernel where it has one), the fused kernel's fallback.
 pub(crate) fn head_log_probs_with(
@@ -51,7 +47,7 @@ pub(crate) fn head_log_probs_with(
     select: fn(Tensor<2>, Tensor<1, Int>) -> TokenLogProbs,
 ) -> TokenLogProbs {
     let ([n_all, _], [vocab, _]) = (hidden.dims(), weight.dims());
-    let rows = (LOGITS_PER_CHUNK / vocab.max(1)).max(1);
+    let rows = (crate::LOGITS_PER_CHUNK / vocab.max(1)).max(1);
     let (mut log_probs, mut entropy) = (Vec::new(), Vec::new());
     for start in (0..n_all).step_by(rows) {
         let n = rows.min(n_all - start);

@@ -29,6 +29,11 @@ use burn::tensor::{DType, Device, Int, Tensor};
 
 use ops::{GradKernelOps, KernelOps};
 
+/// Logits one tensor may hold (positions of a training chunk, rows of a decoding step): 2^24 f32
+/// (64 MiB), under WebGPU's default limit on a storage buffer (128 MiB). At Qwen3's 151,936-token
+/// vocabulary that is 110 positions.
+pub const LOGITS_PER_CHUNK: usize = 1 << 24;
+
 /// Whether `device` runs the WGSL kernels (a wgpu device, with or without autodiff).
 pub fn has_kernels(device: &Device) -> bool {
     matches!(device.clone().inner().as_dispatch(), DispatchDevice::Cube(burn::cubecl::Device::Wgpu(_)))

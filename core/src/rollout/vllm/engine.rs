@@ -10,7 +10,7 @@ use burn::module::Module;
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
-use super::client::{Client, Server};
+use super::client::{Client, Completion, Server};
 use super::config::VllmConfig;
 use super::remote_row::{Batch, decode_row};
 use crate::decode::{GenerateConfig, SamplingConfig, generate, read_rows};
@@ -155,12 +155,7 @@ impl VllmEngine {
                 "temperature": 0.0, "logprobs": 0, "ignore_eos": true,
                 "return_token_ids": true, "return_tokens_as_token_ids": true,
             });
-            let (client, s, limit) = (self.client.clone(), server.clone(), self.tokenizer.id_limit());
-            let theirs = self
-                .runtime
-                .spawn(async move { client.complete(&s, &body, limit).await })
-                .await
-                .map_err(to_error)??;
+            let theirs = self.complete(server, body).await?;
             let same = ours.ids.iter().zip(&theirs.ids).take_while(|(a, b)| a == b).count();
             let worst = ours.logprobs[..same]
                 .iter()
@@ -191,6 +186,15 @@ impl VllmEngine {
         Ok(())
     }
 
+    /// One completion of `body` by `server`, on the request runtime.
+    async fn complete(&self, server: &Server, body: serde_json::Value) -> Result<Completion> {
+        let (client, server, limit) = (self.client.clone(), server.clone(), self.tokenizer.id_limit());
+        self.runtime
+            .spawn(async move { client.complete(&server, &body, limit).await })
+            .await
+            .map_err(to_error)?
+    }
+
     /// Whether `server` reports log-probs of the tempered distribution: a sample at temperature
     /// 0.5 is scored by the trainer with and without the temperature, and one must match.
     async fn tempered_log_probs(&self, policy: &CausalLm, server: &Server, prompt: &[u32]) -> Result<bool> {
@@ -199,12 +203,7 @@ impl VllmEngine {
             "temperature": 0.5, "seed": 1, "logprobs": 0, "ignore_eos": true,
             "return_token_ids": true, "return_tokens_as_token_ids": true,
         });
-        let (client, s, limit) = (self.client.clone(), server.clone(), self.tokenizer.id_limit());
-        let theirs = self
-            .runtime
-            .spawn(async move { client.complete(&s, &body, limit).await })
-            .await
-            .map_err(to_error)??;
+        let theirs = self.complete(server, body).await?;
         let sequence = [Sequence { prompt, completion: &theirs.ids, trained: None }];
         let batch = TokenBatch::new(&sequence, 0, &policy.device());
         let mut worst = [0f64; 2];
