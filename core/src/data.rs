@@ -84,7 +84,7 @@ mod tests {
     use super::*;
 
     fn qwen_tokenizer() -> Tokenizer {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/qwen3-tokenizer");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/qwen3-tokenizer");
         Tokenizer::from_dir(&dir).unwrap()
     }
 

@@ -44,6 +44,11 @@ impl fmt::Display for Backend {
     }
 }
 
+/// Whether `device` (with or without autodiff) is burn's CPU backend.
+pub fn is_cpu(device: &Device) -> bool {
+    matches!(device.clone().without_autodiff().as_dispatch(), burn::backend::DispatchDevice::Flex(_))
+}
+
 /// A ready device and a human-readable description of it (adapter name or "CPU").
 #[derive(Debug, Clone)]
 pub struct SelectedDevice {

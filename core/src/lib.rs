@@ -20,4 +20,7 @@ pub mod task;
 pub mod text;
 pub mod train;
 
+#[cfg(test)]
+mod sum_order_tests;
+
 pub use error::{Error, Result};

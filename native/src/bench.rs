@@ -1,5 +1,5 @@
 //! `stepgrpo bench`: prefill and decode throughput with the key/value cache, and one training step
-//! (or, with `--vllm-url`, the engines side by side: see [`crate::bench_engines`]; with
+//! (or, with `--vllm-server-base-url`, the engines side by side: see [`crate::bench_engines`]; with
 //! `--memory`, the peak memory of a Step-GRPO step: see [`crate::bench_memory`]).
 
 use std::path::PathBuf;
@@ -45,17 +45,17 @@ pub struct Args {
     /// Trigger words of the rollout benchmark, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "Wait")]
     triggers: Vec<String>,
-    /// Compare the in-process engine with these vLLM servers instead (serving --model; see the
-    /// README's vLLM section): rollout tokens/s, ms per probe and seconds per Step-GRPO step.
-    #[arg(long, value_delimiter = ',')]
+    /// Compare the in-process engine with these vLLM servers instead (serving --model; see
+    /// docs/vllm.md): rollout tokens/s, ms per probe and seconds per Step-GRPO step.
+    #[arg(long = "vllm-server-base-url", alias = "vllm-url", value_delimiter = ',')]
     vllm_url: Vec<String>,
-    /// With --vllm-url: the problems (JSONL) for a model other than the built-in task's.
+    /// With --vllm-server-base-url: the problems (JSONL) for a model other than the built-in task's.
     #[arg(long)]
     train_data: Option<PathBuf>,
-    /// With --vllm-url: Step-GRPO steps timed per engine (after one untimed step).
+    /// With --vllm-server-base-url: Step-GRPO steps timed per engine (after one untimed step).
     #[arg(long, default_value_t = 3)]
     rl_steps: usize,
-    /// With --vllm-url: where the policy is written for the servers to load (they must see it).
+    /// With --vllm-server-base-url: where the policy is written for the servers to load (they must see it).
     #[arg(long, default_value = "runs/bench-vllm-weights")]
     vllm_weights_dir: PathBuf,
     /// Measure the peak memory of one Step-GRPO step (rollouts + update) on a random model of
@@ -141,8 +141,12 @@ fn bench_rollout(args: &Args, device: &Device, prompts: &[Vec<u32>]) -> anyhow::
         triggers: triggers.clone(),
         ..RolloutConfig::default()
     };
-    let never_exit =
-        TruncationConfig { delta: 1.0, think_budget_ratio: 1.0, repetition_window: 0, ..Default::default() };
+    let never_exit = TruncationConfig {
+        probe_threshold: 1.0,
+        think_budget_ratio: 1.0,
+        repetition_window: 0,
+        ..Default::default()
+    };
     let run = |c: &RolloutConfig| pollster::block_on(rollout(&p.model, tok, prompts, &[], c));
     let (plain, probed) = (config(None), config(Some(never_exit)));
     let outputs = run(&probed)?;

@@ -1,4 +1,4 @@
-//! `stepgrpo bench --vllm-url URL[,URL...]`: the in-process engine against vLLM servers, same
+//! `stepgrpo bench --vllm-server-base-url URL[,URL...]`: the in-process engine against vLLM servers, same
 //! model, prompts and settings, side by side in one run: rollout tokens/s, what a probe costs, and
 //! seconds per Step-GRPO step. Give one server started with prefix caching and one without to see
 //! what the cache saves a probe.
@@ -65,7 +65,7 @@ struct Report {
 fn data(args: &EngineArgs, pretrained: &Pretrained) -> anyhow::Result<(TrainConfig, RunData)> {
     match &args.train_data {
         None => {
-            let config = task::recipe();
+            let config = stepgrpo_core::train::builtin_recipe();
             let data = RunData::builtin(&config)?;
             let vocab = pretrained.model.config.vocab_size;
             anyhow::ensure!(
@@ -117,7 +117,7 @@ fn bench_rollouts(
     let plain = RolloutConfig { truncation: None, ..greedy.clone() };
     let mut never = greedy;
     if let Some(t) = never.truncation.as_mut() {
-        (t.delta, t.strict, t.think_budget_ratio, t.repetition_window) = (1.0, true, 1.0, 0);
+        (t.probe_threshold, t.strict, t.think_budget_ratio, t.repetition_window) = (1.0, true, 1.0, 0);
     }
     let (plain_s, _, _) = time_collect(engine, prompts, &plain, repeat)?;
     let (probed_s, _, probes) = time_collect(engine, prompts, &never, repeat)?;
@@ -171,7 +171,7 @@ pub fn run(args: EngineArgs, device: &Device, description: &str, json: bool) -> 
 
     let local = || LocalEngine::new(data.tokenizer.clone(), data.eos.clone());
     let vllm = |url: &String| -> anyhow::Result<VllmEngine> {
-        let vc = VllmConfig { urls: vec![url.clone()], ..VllmConfig::default() };
+        let vc = VllmConfig { vllm_server_base_url: vec![url.clone()], ..VllmConfig::default() };
         let dir = args.weights_dir.join(url.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
         VllmEngine::connect(&vc, &dir, data.tokenizer.clone(), data.eos.clone()).with_context(|| url.clone())
     };

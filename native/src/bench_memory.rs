@@ -14,7 +14,6 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use stepgrpo_core::model::{self, Architecture, Dtype, LoraConfig, ModelConfig, RopeScaling};
 use stepgrpo_core::rollout::LocalEngine;
-use stepgrpo_core::task;
 use stepgrpo_core::train::{Method, RlTrainer, RunData, TrainConfig};
 
 /// The Qwen3 shapes (Hugging Face `config.json` of each model), with Qwen3's 151,936-id vocabulary.
@@ -161,7 +160,7 @@ pub fn run_one(args: &MemoryArgs, setting: Setting, device: &Device) -> anyhow::
     };
     let dtype = args.dtype.unwrap_or(Dtype::F32);
     let parameters = policy.num_params();
-    let mut train = task::recipe();
+    let mut train = stepgrpo_core::train::builtin_recipe();
     let release = TrainConfig::default().rl;
     let rl = &mut train.rl;
     (rl.max_steps, rl.prompts_per_step, rl.steps_per_generation) = (1, args.prompts, 1);

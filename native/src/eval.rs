@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use stepgrpo_core::data::{load_jsonl, load_task_jsonl};
 use stepgrpo_core::pretrained::Pretrained;
 use stepgrpo_core::rollout::vllm::{VllmConfig, VllmEngine};
-use stepgrpo_core::task;
 use stepgrpo_core::train::{ProblemSet, TrainConfig, evaluate, evaluate_with, seeds};
 
 use crate::DeviceArgs;
@@ -42,7 +41,7 @@ pub struct Args {
     deer: Option<f64>,
     /// Answer through these vLLM servers (comma-separated http://host:port), which must serve
     /// --model's weights (checked on a short greedy continuation before the evaluation).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long = "vllm-server-base-url", alias = "vllm-url", value_delimiter = ',')]
     vllm_url: Vec<String>,
     /// Print every response.
     #[arg(long)]
@@ -56,7 +55,7 @@ pub fn run(args: Args) -> Result<()> {
     let p = Pretrained::load_as(&args.model, &selected.device, args.device.dtype)?;
     let tokenizer = p.tokenizer.with_context(|| format!("{}: no tokenizer.json", args.model.display()))?;
     let builtin = args.data.is_none();
-    let mut config = if builtin { task::recipe() } else { TrainConfig::default() };
+    let mut config = if builtin { stepgrpo_core::train::builtin_recipe() } else { TrainConfig::default() };
     let problems = match &args.data {
         Some(path) => {
             let all = match tokenizer.chat_template() {
@@ -74,18 +73,15 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(n) = args.max_tokens {
         config.eval.max_completion_length = n;
     }
-    if let Some(delta) = args.deer {
-        config.eval.deer = true;
-        if let Some(t) = config.rl.rollout.truncation.as_mut() {
-            t.delta = delta;
-        }
+    if let Some(threshold) = args.deer {
+        (config.eval.deer, config.eval.deer_threshold) = (true, threshold);
     }
     config.validate()?;
     let rollout = config.eval.rollout(&config.rl.rollout, args.seed ^ seeds::EVAL_SAMPLING);
     let report = if args.vllm_url.is_empty() {
         pollster::block_on(evaluate(&p.model, &tokenizer, &p.eos_token_ids, &problems, &rollout))?
     } else {
-        let vllm = VllmConfig { urls: args.vllm_url.clone(), ..VllmConfig::default() };
+        let vllm = VllmConfig { vllm_server_base_url: args.vllm_url.clone(), ..VllmConfig::default() };
         let scratch = std::env::temp_dir().join("stepgrpo-eval-vllm");
         let mut engine = VllmEngine::connect(&vllm, &scratch, tokenizer.clone(), p.eos_token_ids.clone())?;
         eprintln!("answering on vLLM: {}", engine.describe());

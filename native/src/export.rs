@@ -63,7 +63,7 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The `vllm serve` line the trainer needs (see the README's vLLM section).
+/// The `vllm serve` line the trainer needs (see docs/vllm.md).
 fn serve_command(dir: &Path, max_len: usize) -> String {
     format!(
         "VLLM_SERVER_DEV_MODE=1 vllm serve {} --dtype auto --max-model-len {max_len} \\\n  \

@@ -7,7 +7,6 @@ use clap::Parser;
 use proptest::prelude::*;
 use serde_json::Value;
 use stepgrpo_core::reward::StepAwareReward;
-use stepgrpo_core::task;
 use stepgrpo_core::train::TrainConfig;
 use stepgrpo_tests::fuzz::inputs::{damaged, json_value, text};
 use stepgrpo_tests::fuzz::{Scratch, bounded, config};
@@ -44,7 +43,7 @@ fn key_paths() -> Vec<(Vec<String>, toml::Value)> {
 }
 
 fn recipe_table() -> toml::Table {
-    toml::Table::try_from(task::recipe()).expect("the recipe serialises")
+    toml::Table::try_from(stepgrpo_core::train::builtin_recipe()).expect("the recipe serialises")
 }
 
 /// A TOML value of any kind, with the extremes: huge and negative integers, NaN, infinities,
@@ -188,13 +187,13 @@ fn flags() -> impl Strategy<Value = Vec<String>> {
             "--rl-steps",
             "--learning-rate",
             "--num-generations",
-            "--delta",
+            "--probe-threshold",
             "--eval-problems",
             "--lora-r",
             "--lora-alpha",
             "--lora-target-modules",
             "--rollout-engine",
-            "--vllm-url",
+            "--vllm-server-base-url",
             "--dtype",
         ][..],
     );

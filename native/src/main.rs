@@ -9,6 +9,7 @@ mod export;
 mod fuzz;
 mod generate;
 mod merge;
+mod recipe;
 mod report;
 mod score;
 mod segment;
@@ -49,6 +50,8 @@ enum Command {
     Export(export::Args),
     /// Fold a LoRA adapter (PEFT format, as `train --lora-r` writes) into its base model.
     Merge(merge::Args),
+    /// Print a recipe (`train --recipe NAME`) as TOML, to read or to start a --config file from.
+    Recipe(recipe::Args),
 }
 
 /// The `--device` option shared by every command that runs a model.
@@ -74,10 +77,24 @@ impl DeviceArgs {
     }
 }
 
+/// Flags of the previous release, still accepted for this one: (old, new).
+const RENAMED_FLAGS: [(&str, &str); 2] =
+    [("--delta", "--probe-threshold"), ("--vllm-url", "--vllm-server-base-url")];
+
+fn warn_renamed_flags(args: impl Iterator<Item = String>) {
+    for arg in args {
+        let flag = arg.split('=').next().unwrap_or_default();
+        if let Some((old, new)) = RENAMED_FLAGS.iter().find(|(old, _)| *old == flag) {
+            log::warn!("{old} is now {new}; the old name goes in the next release");
+        }
+    }
+}
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,stepgrpo=info"))
         .format_timestamp(None)
         .init();
+    warn_renamed_flags(std::env::args());
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train::run(args),
@@ -89,6 +106,7 @@ fn main() {
         Command::Segment(args) => segment::run(args),
         Command::Export(args) => export::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Recipe(args) => recipe::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 use stepgrpo_core::model::write_atomic;
 use stepgrpo_core::train::{EvalReport, TrainConfig};
@@ -91,6 +91,110 @@ pub fn finish(out: &Path, config: &TrainConfig, rows: &mut [Row], wall_seconds: 
     write_atomic(&out.join("plot.svg"), plot(out, &names)?.as_bytes())?;
     println!("wrote {0}/results.json and {0}/plot.svg ({1:.0} s in all)", out.display(), wall_seconds);
     Ok(())
+}
+
+/// Mean and sample standard deviation (0 for one value).
+fn mean_sd(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// The figures of one method over several seeds' runs.
+#[derive(Debug, Serialize)]
+struct AcrossSeeds {
+    method: String,
+    seeds: Vec<u64>,
+    /// Per figure: each seed's value, in `seeds`' order.
+    accuracy: Vec<f64>,
+    accuracy_vs_start: Vec<f64>,
+    accuracy_vs_start_se: Vec<f64>,
+    tokens_relative: Vec<f64>,
+    mean_tokens: Vec<f64>,
+    mean_steps: Vec<f64>,
+    early_exit_rate: Vec<Option<f64>>,
+}
+
+/// After one run per seed (`runs`, each with its `results.json` written): prints one table of
+/// each figure's mean and standard deviation over the seeds and writes `seeds.json` into `root`.
+pub fn across_seeds(root: &Path, runs: &[TrainConfig]) -> Result<()> {
+    let mut methods: Vec<AcrossSeeds> = Vec::new();
+    for c in runs {
+        let path = c.output_dir.join("results.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let results: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?;
+        let rows =
+            results["methods"].as_array().with_context(|| format!("{}: no methods", path.display()))?;
+        for r in rows {
+            let name = r["method"].as_str().unwrap_or_default().to_string();
+            let i = match methods.iter().position(|m| m.method == name) {
+                Some(i) => i,
+                None => {
+                    methods.push(AcrossSeeds {
+                        method: name,
+                        seeds: vec![],
+                        accuracy: vec![],
+                        accuracy_vs_start: vec![],
+                        accuracy_vs_start_se: vec![],
+                        tokens_relative: vec![],
+                        mean_tokens: vec![],
+                        mean_steps: vec![],
+                        early_exit_rate: vec![],
+                    });
+                    methods.len() - 1
+                }
+            };
+            let m = &mut methods[i];
+            let f = |key: &str| r[key].as_f64().unwrap_or(f64::NAN);
+            m.seeds.push(c.seed);
+            m.accuracy.push(f("accuracy"));
+            m.accuracy_vs_start.push(f("accuracy_vs_start"));
+            m.accuracy_vs_start_se.push(f("accuracy_vs_start_se"));
+            m.tokens_relative.push(f("tokens_relative"));
+            m.mean_tokens.push(f("mean_tokens"));
+            m.mean_steps.push(f("mean_steps"));
+            m.early_exit_rate.push(r["early_exit_rate"].as_f64());
+        }
+    }
+    let seeds: Vec<String> = runs.iter().map(|c| c.seed.to_string()).collect();
+    println!("\n{}", seeds_table(&methods, &seeds.join(",")));
+    let path = root.join("seeds.json");
+    write_atomic(&path, &serde_json::to_vec_pretty(&serde_json::json!({ "methods": methods }))?)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn seeds_table(methods: &[AcrossSeeds], seeds: &str) -> String {
+    let pm = |xs: &[f64], scale: f64, digits: usize| {
+        let (m, sd) = mean_sd(xs);
+        format!("{:.digits$} ± {:.digits$}", scale * m, scale * sd)
+    };
+    let mut s = format!(
+        "{:<26} {:>13} {:>13} {:>12} {:>13} {:>11} {:>11}\n",
+        "method", "accuracy %", "vs start", "tokens", "vs start %", "steps", "early exit %"
+    );
+    for (i, m) in methods.iter().enumerate() {
+        let exits: Vec<f64> = m.early_exit_rate.iter().flatten().copied().collect();
+        let _ = writeln!(
+            s,
+            "{:<26} {:>13} {:>13} {:>12} {:>13} {:>11} {:>11}",
+            m.method,
+            pm(&m.accuracy, 100.0, 1),
+            if i == 0 { "-".into() } else { pm(&m.accuracy_vs_start, 100.0, 1) },
+            pm(&m.mean_tokens, 1.0, 1),
+            pm(&m.tokens_relative, 100.0, 0),
+            pm(&m.mean_steps, 1.0, 2),
+            if exits.is_empty() { "-".into() } else { pm(&exits, 100.0, 0) },
+        );
+    }
+    let _ = write!(
+        s,
+        "(seeds {seeds}: mean ± standard deviation over the seeds; each seed's figures are in its \
+         results.json, with the paired standard error of its own difference)"
+    );
+    s
 }
 
 fn table(rows: &[Row], n: usize) -> String {

@@ -20,6 +20,28 @@ use crate::train_args::Args;
 
 pub fn run(args: Args) -> Result<()> {
     let config = args.config()?;
+    if args.seeds.is_empty() {
+        return run_seed(config, &args);
+    }
+    // Every seed's run is checked before the first one starts.
+    let root = config.output_dir.clone();
+    let mut runs = Vec::new();
+    for &seed in &args.seeds {
+        let mut c = config.clone();
+        c.seed = seed;
+        c.output_dir = root.join(format!("seed-{seed}"));
+        c.validate()?;
+        runs.push(c);
+    }
+    for c in &runs {
+        eprintln!("seed {}: {}", c.seed, c.output_dir.display());
+        run_seed(c.clone(), &args)?;
+    }
+    report::across_seeds(&root, &runs)
+}
+
+/// One run of `config`: every phase, the table, the plot and `results.json`.
+fn run_seed(config: stepgrpo_core::train::TrainConfig, args: &Args) -> Result<()> {
     let out = config.output_dir.clone();
     let store = DirStore::new(&out);
     store.write("config.toml", toml::to_string_pretty(&config)?.as_bytes())?;

@@ -1,38 +1,44 @@
-//! The options of `stepgrpo train`, and the configuration they make: one base (the paper's release
-//! setting when a model directory is given, by flag or file; else the built-in task's recipe), a
-//! TOML file over it, `--quick`, then flags.
+//! The options of `stepgrpo train`, and the configuration they make: a recipe (the paper's release
+//! setting when a model directory is given, by flag or file; else the built-in task's), a TOML file
+//! over it, `--quick`, then flags.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use stepgrpo_core::rollout::vllm::RolloutEngineKind;
-use stepgrpo_core::task;
+use stepgrpo_core::train::recipe;
 use stepgrpo_core::train::{Method, TrainConfig};
 
 use crate::DeviceArgs;
 
 /// Which defaults apply, shown by `stepgrpo train --help`.
 const DEFAULTS: &str = "Defaults. With --model (or `model` in the --config file): the paper's release \
-setting for Hugging Face models: probes at every `Wait` with threshold 0.95 (strict), at most 10 probes of \
-up to 20 greedy tokens after `\\n**Final Answer**\\n\\boxed` stopping at `</think>`, a thinking budget of \
-0.9 of the completion length; generations of 512 prompts x 5 responses of up to 16,384 tokens, trained in 4 \
-steps of 128 prompts (400 steps), lr 1e-6, KL 0.01 (k3), alpha 0.9 / beta 0.5; evaluation at temperature \
-0.6, top-p 0.9, on 500 problems split off --train-data unless --eval-data is given. Without a model: the \
-built-in task's recipe (SFT, then Step-GRPO, GRPO and GRPO + length penalty on a tiny Qwen3; see the \
-README). The run directory's config.toml shows every value used.";
+setting for Hugging Face models (`stepgrpo recipe release`); without a model: the built-in task's recipe, \
+SFT then Step-GRPO, GRPO and GRPO + length penalty on a tiny Qwen3 (`stepgrpo recipe builtin`). The run \
+directory's config.toml shows every value used.";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = DEFAULTS)]
 pub struct Args {
-    /// TOML file with any of the configuration's sections, over the defaults above; flags override it.
+    /// The recipe to start from: `builtin` (the built-in task), `release` (the paper's release
+    /// setting for Hugging Face models) or a TOML file of knobs over the release setting. Default:
+    /// `release` with a model directory (by flag or in --config), else `builtin`.
+    #[arg(long, value_name = "NAME|FILE")]
+    recipe: Option<String>,
+    /// TOML file with any of the configuration's sections, over the recipe; flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Run directory (checkpoints, metrics, plot, results.json).
     #[arg(long)]
     output_dir: Option<PathBuf>,
     /// Seed of initialisation, problems and sampling.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seeds")]
     seed: Option<u64>,
+    /// Several seeds, comma-separated (`0,1,2`): the whole run once per seed, each in
+    /// `{output_dir}/seed-{S}`, then one table of every figure's mean and spread over the seeds
+    /// (`seeds.json`).
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
     /// Start from this Hugging Face model directory instead of the built-in task's tiny model.
     #[arg(long)]
     model: Option<PathBuf>,
@@ -59,18 +65,19 @@ pub struct Args {
     /// Responses per prompt.
     #[arg(long)]
     num_generations: Option<usize>,
-    /// Probe confidence threshold of the truncated rollout.
-    #[arg(long)]
-    delta: Option<f64>,
+    /// Probe confidence threshold of the truncated rollout (the paper's delta).
+    #[arg(long, alias = "delta")]
+    probe_threshold: Option<f64>,
     /// Held-out problems to evaluate on (drawn, or split off --train-data).
     #[arg(long)]
     eval_problems: Option<usize>,
-    /// What samples the training rollouts: local (this process) or vllm (the --vllm-url servers).
+    /// What samples the training rollouts: local (this process) or vllm (the
+    /// --vllm-server-base-url servers).
     #[arg(long, value_parser = ["local", "vllm"])]
     rollout_engine: Option<String>,
     /// vLLM server URLs, comma-separated (http://host:port); implies --rollout-engine vllm and
-    /// one method at a time (jobs 1). See the README for the server's command.
-    #[arg(long, value_delimiter = ',')]
+    /// one method at a time (jobs 1). See docs/vllm.md for the server's command.
+    #[arg(long = "vllm-server-base-url", alias = "vllm-url", value_delimiter = ',')]
     vllm_url: Vec<String>,
     /// Train LoRA adapters of this rank instead of every weight (PEFT's `r`; the other --lora-*
     /// options default to `[rl.lora]`'s defaults: alpha 16, all seven projections).
@@ -94,15 +101,27 @@ pub struct Args {
 }
 
 impl Args {
-    /// The configuration: the base, then the file, then `--quick`, then flags.
+    /// The configuration: the recipe, then the file, then `--quick`, then flags.
     pub fn config(&self) -> Result<TrainConfig> {
         let file = self.config.as_deref().map(read_toml).transpose()?;
-        let model = self.model.is_some() || file.as_ref().is_some_and(|(_, t)| t.contains_key("model"));
-        let base = if model { TrainConfig::default() } else { task::recipe() };
-        let mut c = match file {
-            Some((path, over)) => over_base(&base, over, &path)?,
-            None => base,
+        let named_model =
+            |text: &str| toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("model"));
+        let mut c = match self.recipe.as_deref() {
+            Some(name) if recipe::RECIPES.iter().any(|(n, _)| *n == name) => recipe::recipe(name)?,
+            Some(file) => {
+                let (path, text) = read_toml(Path::new(file))?;
+                TrainConfig::default().overlay(&text, &path.display().to_string())?
+            }
+            None if self.model.is_some() || file.as_ref().is_some_and(|(_, t)| named_model(t)) => {
+                TrainConfig::default()
+            }
+            None => recipe::builtin(),
         };
+        let model =
+            self.model.is_some() || c.model.is_some() || file.as_ref().is_some_and(|(_, t)| named_model(t));
+        if let Some((path, text)) = file {
+            c = c.overlay(&text, &path.display().to_string())?;
+        }
         if self.quick {
             if !model {
                 c.sft.max_steps = 40;
@@ -133,8 +152,8 @@ impl Args {
         set(&mut c.rl.optim.learning_rate, self.learning_rate);
         set(&mut c.rl.rollout.num_generations, self.num_generations);
         set(&mut c.eval.num_problems, self.eval_problems);
-        if let (Some(delta), Some(t)) = (self.delta, c.rl.rollout.truncation.as_mut()) {
-            t.delta = delta;
+        if let (Some(threshold), Some(t)) = (self.probe_threshold, c.rl.rollout.truncation.as_mut()) {
+            t.probe_threshold = threshold;
         }
         if self.lora_r.is_some() || self.lora_alpha.is_some() || !self.lora_target_modules.is_empty() {
             let lora = c.rl.lora.get_or_insert_with(Default::default);
@@ -145,7 +164,7 @@ impl Args {
             }
         }
         if !self.vllm_url.is_empty() {
-            c.vllm.urls = self.vllm_url.clone();
+            c.vllm.vllm_server_base_url = self.vllm_url.clone();
         }
         match self.rollout_engine.as_deref() {
             Some("local") => c.rollout_engine = RolloutEngineKind::Local,
@@ -165,31 +184,9 @@ impl Args {
 }
 
 /// Reads a TOML file.
-fn read_toml(path: &Path) -> Result<(PathBuf, toml::Table)> {
+fn read_toml(path: &Path) -> Result<(PathBuf, String)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let table = toml::from_str(&text).with_context(|| format!("{}: invalid TOML", path.display()))?;
-    Ok((path.into(), table))
-}
-
-/// `base` with the values of `over` (read from `path`) in place of its own.
-fn over_base(base: &TrainConfig, over: toml::Table, path: &Path) -> Result<TrainConfig> {
-    let mut merged = toml::Table::try_from(base)?;
-    merge(&mut merged, over);
-    toml::Value::Table(merged)
-        .try_into()
-        .with_context(|| format!("{}: invalid configuration", path.display()))
-}
-
-/// Overwrites `base` with `over`, recursing into tables so a file only names what it changes.
-fn merge(base: &mut toml::Table, over: toml::Table) {
-    for (key, value) in over {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
-    }
+    Ok((path.into(), text))
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
 
 fn stepgrpo(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_stepgrpo")).args(args).output().unwrap();
@@ -151,6 +151,55 @@ fn segment_prints_steps() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["steps"], 3);
     assert_eq!(v["spans"][1]["text"], "Wait, is it? Waiting... ");
+}
+
+/// `--seeds`: one run per seed in its own directory, then one table over the seeds.
+#[test]
+fn train_seeds_runs_each_seed_and_summarises_them() {
+    let dir = std::env::temp_dir().join(format!("stepgrpo-cli-seeds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.to_str().unwrap();
+    let args = [
+        "train",
+        "--quick",
+        "--output-dir",
+        out,
+        "--device",
+        "cpu",
+        "--methods",
+        "step_grpo",
+        "--seeds",
+        "3,4",
+    ];
+    let (ok, stdout, err) = stepgrpo(&args);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("seeds 3,4") && stdout.contains("±"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("seeds.json")).unwrap()).unwrap();
+    let step_grpo = &summary["methods"][1];
+    assert_eq!(step_grpo["method"], "step_grpo");
+    assert_eq!(step_grpo["seeds"], serde_json::json!([3, 4]));
+    for seed in [3, 4] {
+        let config = std::fs::read_to_string(dir.join(format!("seed-{seed}/config.toml"))).unwrap();
+        assert!(config.contains(&format!("seed = {seed}")), "{config}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `recipe` prints a recipe's own file, or every value it resolves to.
+#[test]
+fn recipe_prints_the_files_and_their_resolved_values() {
+    let (ok, stdout, err) = stepgrpo(&["recipe", "builtin"]);
+    assert!(ok, "{err}");
+    assert_eq!(stdout.trim(), include_str!("../../recipes/builtin.toml").trim());
+    let (ok, stdout, err) = stepgrpo(&["recipe", "builtin", "--resolved"]);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.contains("probe_threshold = 0.999") && stdout.contains("loss_type = \"dapo\""),
+        "{stdout}"
+    );
+    let (ok, _, err) = stepgrpo(&["recipe", "nope"]);
+    assert!(!ok && err.contains("builtin"), "{err}");
 }
 
 /// The main job in its smoke size: every phase runs, the table, results and plot appear, a finished
@@ -313,7 +362,7 @@ fn train_a_hugging_face_model_with_the_release_defaults() {
         let config: toml::Table =
             toml::from_str(&std::fs::read_to_string(out.join("config.toml")).unwrap()).unwrap();
         let t = &config["rl"]["rollout"]["truncation"];
-        assert_eq!(t["delta"].as_float(), Some(0.95));
+        assert_eq!(t["probe_threshold"].as_float(), Some(0.95));
         assert_eq!(t["strict"].as_bool(), Some(true));
         assert_eq!((t["max_probes"].as_integer(), t["probe_max_tokens"].as_integer()), (Some(10), Some(20)));
         assert_eq!(t["inducer"].as_str(), Some("\n**Final Answer**\n\\boxed"));

@@ -6,7 +6,7 @@ use stepgrpo_core::train::{RlConfig, RunData};
 /// The built-in recipe's RL phase at test size: `steps` steps of 2 prompts x 3 responses of up to
 /// 24 tokens, lr 1e-3.
 pub fn small_rl(steps: usize) -> RlConfig {
-    let mut c = task::recipe().rl;
+    let mut c = stepgrpo_core::train::builtin_recipe().rl;
     c.max_steps = steps;
     c.prompts_per_step = 2;
     c.gradient_accumulation_steps = 2;
@@ -18,7 +18,7 @@ pub fn small_rl(steps: usize) -> RlConfig {
 
 /// The built-in task's data with 20 held-out problems (seed 1).
 pub fn data(task: task::TaskConfig) -> RunData {
-    let mut c = task::recipe();
+    let mut c = stepgrpo_core::train::builtin_recipe();
     (c.seed, c.task, c.eval.num_problems) = (1, task, 20);
     RunData::builtin(&c).unwrap()
 }

@@ -10,9 +10,9 @@ use std::sync::Mutex;
 use burn::tensor::Device;
 use stepgrpo_core::device::{self, Backend};
 
-/// `../shared/fixtures/<rel>` of the repository.
+/// `tests/fixtures/<rel>`: the reference fixtures kept in the repository (see its README).
 pub fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures")).join(rel)
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures")).join(rel)
 }
 
 /// The CPU device and the wgpu device. The wgpu one must exist: on machines without a GPU,

@@ -141,7 +141,7 @@ impl RunSink for Records {
 #[test]
 fn faults_in_a_row_stop_the_phase_after_a_checkpoint_of_the_last_good_state() {
     let device = burn::tensor::Device::flex().autodiff();
-    let mut c = task::recipe();
+    let mut c = stepgrpo_core::train::builtin_recipe();
     (c.seed, c.sft.max_steps, c.sft.batch_size, c.save_steps, c.eval.num_problems) = (1, 8, 4, 1, 4);
     c.sft.optim.max_nan_skips = 2;
     let start = seeded(&device, 5, || init(&task::model_config(), &device)).map(&mut Poison);

@@ -1,4 +1,4 @@
-//! The GRPO objective against the reference library's numbers (`../shared/fixtures/grpo`): group
+//! The GRPO objective against the reference library's numbers (`tests/fixtures/grpo`): group
 //! advantages, policy loss, KL loss, total loss, metrics and d(loss)/d(log_probs), within 1e-5.
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -112,8 +112,9 @@ fn micro_batches_add_up(f: &serde_json::Value, case: &serde_json::Value, cfg: &G
     let advantages: Vec<f32> = serde_json::from_value(f["advantages"].clone()).unwrap();
     let log_probs = matrix(&f["log_probs"], device).require_grad();
     let mask = matrix(&f["response_mask"], device);
-    let [rows, _] = mask.dims();
-    let whole = MiniBatchSize { tokens: scalar(mask.clone().sum()).round() as usize, responses: rows };
+    let [rows, cols] = mask.dims();
+    let tokens = scalar(mask.clone().sum()).round() as usize;
+    let whole = MiniBatchSize { tokens, responses: rows, max_completion_length: cols };
     let advantages = Tensor::<1>::from_data(TensorData::new(advantages, [rows]), device);
     let mut total: Option<Tensor<1>> = None;
     for range in [0..1, 1..rows] {

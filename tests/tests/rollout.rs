@@ -52,7 +52,7 @@ fn probes_without_exit_leave_the_sequence_unchanged() {
     let plain = run(&model, &tok, &config(None));
     // delta = 1 can never be exceeded: every probe is thrown away and the trigger put back.
     let never = TruncationConfig {
-        delta: 1.0,
+        probe_threshold: 1.0,
         inducer: "t1 t2".into(),
         budget_margin: 0,
         think_budget_ratio: 1.0,
@@ -77,7 +77,7 @@ fn a_confident_probe_exits_at_the_trigger() {
     let plain = run(&model, &tok, &config(None));
     // Non-strict with delta 0: any probe of two tokens or more is confident.
     let always = TruncationConfig {
-        delta: 0.0,
+        probe_threshold: 0.0,
         strict: false,
         inducer: "t1 t2".into(),
         budget_margin: 0,
@@ -125,8 +125,12 @@ fn repeated_chunks_end_the_thinking() {
     let (tok, wait) = tokenizer_with_triggers(&model);
     let plain = run(&model, &tok, &config(None));
     // Greedy output of this model repeats the trigger word: chunks between triggers repeat.
-    let guard =
-        TruncationConfig { delta: 1.0, think_budget_ratio: 1.0, budget_margin: 0, ..Default::default() };
+    let guard = TruncationConfig {
+        probe_threshold: 1.0,
+        think_budget_ratio: 1.0,
+        budget_margin: 0,
+        ..Default::default()
+    };
     let out = run(&model, &tok, &config(Some(guard)));
     let repeated: Vec<_> = out.iter().zip(&plain).filter(|(r, _)| r.exit == ExitType::Repetition).collect();
     assert!(!repeated.is_empty(), "expected a repetition exit");

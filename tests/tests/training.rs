@@ -1,6 +1,7 @@
 //! Training on the built-in task: the model learns, a run resumed from a checkpoint continues
 //! exactly as an uninterrupted one, and both phases run on every backend.
 
+use burn::module::Module;
 use burn::tensor::DType;
 use stepgrpo_core::model::{CausalLm, Dtype, from_safetensors, init, to_hf_safetensors};
 use stepgrpo_core::rng::Rng;
@@ -8,7 +9,8 @@ use stepgrpo_core::rollout::LocalEngine;
 use stepgrpo_core::task;
 use stepgrpo_core::train::checkpoint::{self, TrainerState};
 use stepgrpo_core::train::{
-    DirStore, Method, RlConfig, RlTrainer, RunData, Sequence, SftConfig, SftTrainer, nll_gradients,
+    DirStore, Method, RlConfig, RlTrainer, RunData, Schedule, Sequence, SftConfig, SftTrainer,
+    builtin_recipe, evaluate, nll_gradients, prepare,
 };
 use stepgrpo_tests::builtin::{data, small_rl};
 use stepgrpo_tests::{devices, seeded};
@@ -60,6 +62,83 @@ fn sft_lowers_the_loss() {
     assert!(last < 0.6 * first, "loss {first} -> {last}");
 }
 
+/// The learning guard: a reduced recipe (the task's traces over a fixed pool of 16 problems, a
+/// two-layer model of width 64, 300 steps) must answer at least 15 of its 16 problems greedily on
+/// the CPU, and wgpu must follow the CPU's first steps from the same start. A change that stops SFT
+/// from learning (a wrong gradient or kernel, a loss mask off by one, an optimizer that does not
+/// step) fails it in seconds, where the full recipe would take minutes to show it.
+#[test]
+fn sft_learns_a_fixed_pool_of_problems_on_every_backend() {
+    let model = task::TinyModel {
+        hidden_size: 64,
+        intermediate_size: 192,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        head_dim: 32,
+    };
+    let data = data(task::TaskConfig { pool_size: 16, model, ..task::TaskConfig::default() });
+    let pool: Vec<_> = data.problems.pool(1).iter().map(task::Chain::problem).collect();
+    assert_eq!(pool.len(), 16);
+    let mut c = SftConfig { max_steps: 300, batch_size: 16, ..SftConfig::default() };
+    c.optim.learning_rate = 3e-3;
+    c.optim.warmup_steps = 10;
+    c.optim.lr_scheduler_type = Schedule::Cosine;
+    let [(_, cpu), (_, wgpu)] = <[_; 2]>::try_from(devices()).unwrap();
+    let cpu = cpu.autodiff();
+    let start = seeded(&cpu, 3, || init(&model.config(), &cpu));
+    let losses = |t: &mut SftTrainer, steps: usize| -> Vec<f64> {
+        (0..steps).map(|_| pollster::block_on(t.step()).unwrap().loss).collect()
+    };
+
+    let mut t = SftTrainer::new(start.clone(), &data, c.clone(), 1).unwrap();
+    let first = losses(&mut t, 5);
+    let last = losses(&mut t, c.max_steps - 5).pop().unwrap();
+    let greedy = stepgrpo_core::train::EvalConfig {
+        temperature: 0.0,
+        max_completion_length: 96,
+        ..Default::default()
+    }
+    .rollout(&stepgrpo_core::rollout::RolloutConfig::default(), 0);
+    let report =
+        pollster::block_on(evaluate(&t.model.valid(), &data.tokenizer, &data.eos, &pool, &greedy)).unwrap();
+    let right = report.samples.iter().filter(|s| s.correct).count();
+    let wrong: Vec<_> = report.samples.iter().filter(|s| !s.correct).map(|s| &s.response).collect();
+    assert!(right >= 15, "{right} of 16 right after SFT (final loss {last:.3}); wrong: {wrong:?}");
+
+    // Training on wgpu to the end takes minutes on a software adapter; its first steps from the
+    // same weights show it computes the same losses and updates.
+    let mut t = SftTrainer::new(start.fork(&wgpu.autodiff()), &data, c, 1).unwrap();
+    let on_wgpu = losses(&mut t, 5);
+    for (step, (a, b)) in first.iter().zip(&on_wgpu).enumerate() {
+        assert!((a - b).abs() < 1e-3 * a, "step {}: loss {b} on wgpu, {a} on the CPU", step + 1);
+    }
+}
+
+/// A seed gives the built-in task the same starting model on every backend (each backend has its
+/// own random generator, so a model drawn on the device would differ between CPU and wgpu), and
+/// the model trains there.
+#[test]
+fn a_seed_starts_the_built_in_task_from_the_same_model_on_every_backend() {
+    let mut config = builtin_recipe();
+    config.eval.num_problems = 10;
+    let starts: Vec<_> = devices()
+        .into_iter()
+        .map(|(name, device)| {
+            let device = device.autodiff();
+            let (data, model) =
+                seeded(&burn::tensor::Device::flex(), 0, || prepare(&config, &device).unwrap());
+            let start = weights(&model);
+            let mut t = SftTrainer::new(model, &data, small_sft(1), 1).unwrap();
+            pollster::block_on(t.step()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, start)
+        })
+        .collect();
+    for (name, start) in &starts[1..] {
+        assert!(*start == starts[0].1, "{name}'s starting model differs from {}'s", starts[0].0);
+    }
+}
+
 #[test]
 fn supervised_gradients_computed_in_threads_are_the_whole_batch_s() {
     let device = burn::tensor::Device::flex().autodiff();
@@ -108,7 +187,7 @@ fn rl_raises_the_reward_on_an_easy_task() {
     while !sft.is_done() {
         pollster::block_on(sft.step()).unwrap();
     }
-    let mut c = task::recipe().rl;
+    let mut c = builtin_recipe().rl;
     c.max_steps = 40;
     c.prompts_per_step = 4;
     c.rollout.max_completion_length = 32;

@@ -36,7 +36,7 @@ fn export(model: &CausalLm, dir: &Path) {
 }
 
 fn data() -> RunData {
-    let mut c = task::recipe();
+    let mut c = stepgrpo_core::train::builtin_recipe();
     (c.seed, c.eval.num_problems) = (1, 8);
     RunData::builtin(&c).unwrap()
 }
@@ -44,7 +44,7 @@ fn data() -> RunData {
 /// A policy with the task's format: a short warm start from a seeded initialisation.
 fn warm_start(steps: usize, device: &Device) -> CausalLm {
     let model = seeded(device, 3, || init(&task::model_config(), device));
-    let mut c = task::recipe().sft;
+    let mut c = stepgrpo_core::train::builtin_recipe().sft;
     (c.max_steps, c.batch_size, c.optim.learning_rate, c.optim.warmup_steps) = (steps, 8, 3e-3, 2);
     let mut t = SftTrainer::new(model, &data(), c, 1).unwrap();
     while !t.is_done() {
@@ -54,7 +54,7 @@ fn warm_start(steps: usize, device: &Device) -> CausalLm {
 }
 
 fn rollout_config(temperature: f32, delta: Option<f64>) -> RolloutConfig {
-    let mut c = task::recipe().rl.rollout;
+    let mut c = stepgrpo_core::train::builtin_recipe().rl.rollout;
     c.num_generations = 2;
     c.max_completion_length = 64;
     c.sampling = SamplingConfig { temperature, seed: 11, ..SamplingConfig::default() };
@@ -65,7 +65,7 @@ fn rollout_config(temperature: f32, delta: Option<f64>) -> RolloutConfig {
         Some(d) => {
             let t = c.truncation.as_mut().unwrap();
             // Not strict: a probe's confidence is then above 0, so delta 0 exits at every probe.
-            (t.delta, t.strict) = (d, false);
+            (t.probe_threshold, t.strict) = (d, false);
         }
         None => c.truncation = None,
     }
@@ -159,7 +159,11 @@ fn rollouts_on_a_real_vllm_server() {
     server.wait();
 
     let data = data();
-    let config = VllmConfig { urls: vec![server.url.clone()], max_retries: 2, ..VllmConfig::default() };
+    let config = VllmConfig {
+        vllm_server_base_url: vec![server.url.clone()],
+        max_retries: 2,
+        ..VllmConfig::default()
+    };
     let mut vllm =
         VllmEngine::connect(&config, &scratch.join("weights"), data.tokenizer.clone(), data.eos.clone())
             .unwrap_or_else(|e| panic!("{e}\n{}", server.log_tail()));
@@ -223,7 +227,7 @@ fn rollouts_on_a_real_vllm_server() {
 
     // A Step-GRPO run through the server, killed mid-run, then resumed from its checkpoint.
     let out = scratch.join("run");
-    let mut c = task::recipe();
+    let mut c = stepgrpo_core::train::builtin_recipe();
     (c.output_dir, c.seed, c.sft.max_steps, c.methods, c.jobs) =
         (out.clone(), 2, 0, vec![Method::StepGrpo], 1);
     (c.rl.max_steps, c.rl.prompts_per_step, c.rl.steps_per_generation, c.save_steps) = (6, 2, 1, 1);
@@ -264,7 +268,7 @@ fn rollouts_on_a_real_vllm_server() {
     phase("run stopped by the killed server");
     let mut server = VllmServer::start(&python, &served, &scratch);
     server.wait();
-    c.vllm.urls = vec![server.url.clone()];
+    c.vllm.vllm_server_base_url = vec![server.url.clone()];
     let events = Events::default();
     let outcomes = start(&c, true, &events).execute(&events).unwrap();
     assert_eq!(outcomes.len(), 2, "the starting point and step_grpo");

@@ -10,35 +10,36 @@ export type Method =
   | 'step_grpo_no_truncation'
   | 'step_grpo_all_mean';
 
-/** Knobs of a trainer; every one is optional. */
+/** Knobs of a trainer; every one is optional. Defaults: the package's browser recipe, as
+ * trainerDefaults() reports them (recipes/browser.toml in the repository). */
 export interface TrainerConfig {
-  /** Default 'step_grpo'. */
+  /** The RL method. */
   method?: Method;
-  /** Responses per prompt (the group size G). Default 8. */
+  /** Responses per prompt (the group size G). */
   numGenerations?: number;
-  /** Prompts per RL step. Default 4. */
+  /** Prompts per RL step. */
   promptsPerStep?: number;
-  /** Supervised warm-start steps (0: RL starts from the initial or imported weights). Default 150. */
+  /** Supervised warm-start steps (0: RL starts from the initial or imported weights). */
   sftSteps?: number;
-  /** Traces per SFT step. Default 16. */
+  /** Traces per SFT step. */
   sftBatchSize?: number;
-  /** Peak SFT learning rate (cosine, a sixth of the steps warm-up). Default 2e-3. */
+  /** Peak SFT learning rate (the recipe's schedule and share of warm-up). */
   sftLearningRate?: number;
-  /** RL steps. Default 20. */
+  /** RL steps. */
   rlSteps?: number;
-  /** RL learning rate. Default 5e-5. */
+  /** RL learning rate. */
   learningRate?: number;
-  /** Probe confidence at which a truncating method stops thinking. Default 0.999. */
+  /** Probe confidence at which a truncating method stops thinking (the paper's delta). */
   delta?: number;
-  /** Response tokens at most. Default 128. */
+  /** Response tokens at most. */
   maxCompletionLength?: number;
-  /** Held-out problems available to evaluate() and to the evaluations during RL. Default 64. */
+  /** Held-out problems available to evaluate() and to the evaluations during RL. */
   evalProblems?: number;
-  /** During RL, evaluate every this many steps (metrics then carry eval/accuracy, eval/mean_length, eval/steps_mean); 0 = never. Default 0. */
+  /** During RL, evaluate every this many steps (metrics then carry eval/accuracy, eval/mean_length, eval/steps_mean); 0 = never. */
   evalSteps?: number;
-  /** Keep a checkpoint every this many steps of a phase (see checkpoint()); 0 = never. Default 0. */
+  /** Keep a checkpoint every this many steps of a phase (see checkpoint()); 0 = never. */
   saveSteps?: number;
-  /** Seed of initialisation, problems and sampling. Default 0. */
+  /** Seed of initialisation, problems and sampling. */
   seed?: number;
   /** 'auto' (WebGPU when available, else the CPU), 'webgpu' (fail without it) or 'cpu'. */
   device?: 'auto' | 'webgpu' | 'cpu';
@@ -190,6 +191,9 @@ export interface CreateOptions {
 
 /** Creates a trainer in its own Web Worker; resolves once the device and the model are ready. */
 export function createTrainer(config?: TrainerConfig, options?: CreateOptions): Promise<TrainerClient>;
+
+/** Every option of createTrainer with its default (the package's browser recipe). */
+export function trainerDefaults(options?: CreateOptions): Promise<Required<TrainerConfig>>;
 
 /** A trainer running in a Web Worker. Calls are queued, so they never overlap. */
 export class TrainerClient {

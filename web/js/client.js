@@ -21,6 +21,20 @@ export async function createTrainer(config = {}, options = {}) {
   return trainer;
 }
 
+/**
+ * Every option of createTrainer with its default (the package's browser recipe), read from a
+ * short-lived worker: a page fills its form from these instead of copying the numbers.
+ */
+export async function trainerDefaults(options = {}) {
+  const url = options.workerUrl ?? new URL('./worker.js', import.meta.url);
+  const client = new TrainerClient(new Worker(url, { type: 'module' }));
+  try {
+    return await client._call('defaults');
+  } finally {
+    client.dispose();
+  }
+}
+
 /** A trainer running in a Web Worker. Calls are queued, so they never overlap. */
 export class TrainerClient {
   constructor(worker) {

@@ -25,7 +25,9 @@ self.onmessage = async ({ data }) => {
   try {
     await ready;
     let value;
-    if (op === 'create') {
+    if (op === 'defaults') {
+      value = Trainer.defaults();
+    } else if (op === 'create') {
       if (trainer) throw new Error('this worker already has a trainer; create another one');
       trainer = await Trainer.create(args[0] ?? {});
       value = { device: await describe(trainer.device()), config: trainer.config(), status: trainer.status() };

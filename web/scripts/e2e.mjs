@@ -49,6 +49,8 @@ try {
   page.on('worker', (w) => w.on('close', () => {}));
 
   await page.goto(`${base}/www/`);
+  // The form fills itself from the package's defaults before anything else.
+  await page.waitForSelector('body[data-defaults="loaded"]', { timeout: 2 * MINUTE });
   for (const [id, value] of Object.entries(SETTINGS)) await page.fill(`#${id}`, String(value));
   await page.selectOption('#method', 'step_grpo');
   await page.click('#train');

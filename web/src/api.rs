@@ -63,6 +63,11 @@ impl Trainer {
         Ok(Trainer { session: RefCell::new(Some(session)) })
     }
 
+    /// Every option of `create` with its default: the browser recipe, `recipes/browser.toml`.
+    pub fn defaults() -> Result<JsValue, JsError> {
+        to_js(&WebConfig::default())
+    }
+
     /// The device: `{ backend: "webgpu" | "cpu", name, fallbackReason }`.
     pub fn device(&self) -> Result<JsValue, JsError> {
         to_js(&self.peek(|s| s.device_info().clone())?)

@@ -1,6 +1,6 @@
 // The demo page: configure, train step by step in a worker, chart the metrics, show the latest
 // group's responses and compare the SFT model with the trained one on the same problem.
-import { createTrainer } from '../pkg/client.js';
+import { createTrainer, trainerDefaults } from '../pkg/client.js';
 import { LineChart } from './charts.js';
 import { renderRollout } from './rollouts.js';
 
@@ -206,9 +206,14 @@ const guarded = (f) => async (event) => {
   }
 };
 
-// Query parameters prefill the form (e.g. ?method=grpo&rlSteps=5); `autostart=1` presses Train.
+// The form starts at the package's defaults (its browser recipe), then query parameters change it
+// (e.g. ?method=grpo&rlSteps=5); `autostart=1` presses Train.
 const params = new URLSearchParams(location.search);
+setState('starting');
+const defaults = await trainerDefaults();
+for (const f of FIELDS) $(f).value = String(defaults[f]);
 for (const f of [...FIELDS, 'deviceChoice', 'problem']) if (params.has(f)) $(f).value = params.get(f);
+document.body.dataset.defaults = 'loaded';
 $('train-form').addEventListener('submit', train);
 $('stop').addEventListener('click', () => abort?.abort());
 $('resume').addEventListener('click', resume);

@@ -1,4 +1,4 @@
-//! Agreement with the reference fixtures in `shared/fixtures/reward/cases.json`: every grading verdict,
+//! Agreement with the reference fixtures in `tests/fixtures/reward/cases.json`: every grading verdict,
 //! every extraction, and every Step-Aware Relative Reward case.
 
 use serde::Deserialize;
@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::{extract_boxed, grade};
 use crate::reward::{Reward, RewardBatch, StepAwareConfig, StepAwareReward};
 
-const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/reward/cases.json");
+const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/reward/cases.json");
 
 #[derive(Deserialize)]
 struct Cases {

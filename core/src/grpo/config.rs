@@ -18,17 +18,24 @@ pub enum ScaleRewards {
     None,
 }
 
-/// How per-token losses are averaged (TRL: `loss_type`).
+/// How per-token losses are averaged (TRL: `loss_type`, with TRL's values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
 pub enum LossType {
-    /// Mean over every response token of the batch (DAPO / BNPO; the reference default).
+    /// `dapo`: mean over every response token of the optimizer step's mini-batch (the reference
+    /// library's `token`). TRL's `bnpo` normalises by the tokens of the batch a gradient is
+    /// computed on, which here is the same: the micro-batches a step is cut into add up to the
+    /// mini-batch's gradient.
     #[default]
-    #[serde(alias = "dapo", alias = "bnpo")]
+    #[serde(rename = "dapo", alias = "bnpo", alias = "token")]
     Token,
-    /// Mean over responses of each response's token mean (original GRPO).
-    #[serde(alias = "grpo")]
+    /// `grpo`: mean over responses of each response's token mean (the original GRPO; the
+    /// reference library's `seq`).
+    #[serde(rename = "grpo", alias = "seq")]
     Seq,
+    /// `dr_grpo`: the sum over response tokens divided by responses x `max_completion_length`, a
+    /// constant, so a response's length does not scale its tokens' weight (Dr. GRPO).
+    #[serde(rename = "dr_grpo")]
+    DrGrpo,
 }
 
 /// Whether the importance ratio is per token or per sequence (TRL: `importance_sampling_level`).
@@ -69,7 +76,7 @@ pub struct GrpoConfig {
     pub beta: f64,
     /// KL estimator. Default k3.
     pub kl_estimator: KlEstimator,
-    /// Loss aggregation. Default token.
+    /// Loss aggregation. Default `dapo`.
     pub loss_type: LossType,
     /// Token- or sequence-level importance ratio. Default token.
     pub importance_sampling_level: ImportanceSamplingLevel,

@@ -35,6 +35,8 @@ pub struct MiniBatchSize {
     pub tokens: usize,
     /// Responses.
     pub responses: usize,
+    /// Response tokens a rollout may have (`max_completion_length`), `dr_grpo`'s normaliser.
+    pub max_completion_length: usize,
 }
 
 /// The loss and the metrics of spec section 7, as scalar tensors ([1]) to read back asynchronously.
@@ -73,6 +75,11 @@ fn masked_mean(x: Tensor<2>, mask: &Tensor<2>, whole: Option<MiniBatchSize>) -> 
 fn average(x: Tensor<2>, mask: &Tensor<2>, mode: LossType, whole: Option<MiniBatchSize>) -> Tensor<1> {
     match mode {
         LossType::Token => masked_mean(x, mask, whole),
+        LossType::DrGrpo => {
+            let [rows, time] = x.dims();
+            let (responses, budget) = whole.map_or((rows, time), |w| (w.responses, w.max_completion_length));
+            (x * mask.clone()).sum() / (responses.max(1) * budget.max(1)) as f64
+        }
         LossType::Seq => {
             let per_seq = (x * mask.clone()).sum_dim(1) / mask.clone().sum_dim(1).clamp_min(1.0);
             match whole {
@@ -155,5 +162,26 @@ pub fn grpo_loss(batch: PolicyBatch, config: &GrpoConfig) -> GrpoLoss {
         clip_ratio_dual: masked_mean(dual_hit.float(), &mask, mini_batch),
         pg_loss,
         kl_loss,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Tensor};
+
+    use super::*;
+
+    /// Each averaging of one micro-batch's tokens against the mini-batch it belongs to.
+    #[test]
+    fn loss_types_divide_by_their_mini_batch_normalisers() {
+        let device = Device::flex();
+        let x = || Tensor::<2>::from_floats([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], &device);
+        let mask = Tensor::<2>::from_floats([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]], &device);
+        let whole = Some(MiniBatchSize { tokens: 10, responses: 4, max_completion_length: 8 });
+        let value = |mode| -> f32 { average(x(), &mask, mode, whole).into_scalar() };
+        // 18 is the masked sum; rows' token means 1.5 and 5.
+        assert!((value(LossType::Token) - 18.0 / 10.0).abs() < 1e-6);
+        assert!((value(LossType::Seq) - (1.5 + 5.0) / 4.0).abs() < 1e-6);
+        assert!((value(LossType::DrGrpo) - 18.0 / (4.0 * 8.0)).abs() < 1e-6);
     }
 }

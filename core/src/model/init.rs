@@ -1,8 +1,8 @@
 //! A freshly initialised model (the built-in task trains one from scratch).
 
-use burn::module::Param;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::{EmbeddingConfig, Initializer, LinearConfig, RmsNormConfig};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 
 use super::attention::Attention;
 use super::config::ModelConfig;
@@ -53,5 +53,18 @@ pub fn init(config: &ModelConfig, device: &Device) -> CausalLm {
         .with_initializer(Initializer::Normal { mean: 0.0, std })
         .init(device);
     let lm_head = (!config.tie_word_embeddings).then(|| linear(h, config.vocab_size, false, std));
-    CausalLm::from_parts(config.clone(), embed_tokens, layers, norm(h), lm_head)
+    let model = CausalLm::from_parts(config.clone(), embed_tokens, layers, norm(h), lm_head);
+    // burn draws a parameter at its first use, on the device it then has: drawn here, the seed
+    // alone decides the weights, and the model moves to another device as drawn.
+    model.visit(&mut Draw);
+    model
+}
+
+/// Draws every lazily initialised parameter.
+struct Draw;
+
+impl ModuleVisitor for Draw {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        param.val();
+    }
 }

@@ -172,8 +172,12 @@ impl CausalLm {
     }
 }
 
-/// Additive causal mask [1, 1, t, t]: query `i` sees keys `0..=i`.
+/// Additive causal mask [1, 1, t, t]: query `i` sees keys `0..=i`. Every query sees itself, so on
+/// the CPU the masked scores can be -inf: the softmax's exp gives 0 for them either way, but glibc's
+/// `expf` answers -inf at once and takes a slow path (errno and all) for each finite underflow,
+/// which was a seventh of an SFT step. Elsewhere a shader's exp may not honour infinities.
 fn causal_mask(t: usize, device: &Device) -> Tensor<4> {
-    let m: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i { MASKED } else { 0.0 })).collect();
+    let masked = if crate::device::is_cpu(device) { f32::NEG_INFINITY } else { MASKED };
+    let m: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i { masked } else { 0.0 })).collect();
     Tensor::from_data(TensorData::new(m, [1, 1, t, t]), device)
 }

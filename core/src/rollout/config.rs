@@ -11,8 +11,8 @@ use crate::steps::Triggers;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TruncationConfig {
-    /// Exit when the probe's confidence exceeds this. Default 0.95.
-    pub delta: f64,
+    /// Exit when the probe's confidence exceeds this (the paper's delta). Default 0.95.
+    pub probe_threshold: f64,
     /// Probes per response at most; afterwards thinking runs on without probes. Default 10.
     pub max_probes: usize,
     /// Greedy tokens per probe at most. Default 20.
@@ -35,7 +35,7 @@ pub struct TruncationConfig {
 impl Default for TruncationConfig {
     fn default() -> Self {
         TruncationConfig {
-            delta: 0.95,
+            probe_threshold: 0.95,
             max_probes: 10,
             probe_max_tokens: 20,
             inducer: "\n**Final Answer**\n\\boxed".into(),
@@ -68,7 +68,7 @@ pub struct RolloutConfig {
     /// together may take (at the longest prompt + `max_completion_length` + a probe, counting the
     /// cache's doubling as it fills); a collection is decoded a slice of prompts at a time within
     /// it, at least one prompt's responses. `None`: bounded only by the logits per step (2^24
-    /// values). See the README's memory table for a row's cache. Default none.
+    /// values). See docs/memory.md for a row's cache. Default none.
     pub max_cache_gib: Option<f64>,
 }
 
@@ -103,8 +103,12 @@ impl RolloutConfig {
             return Err(Error::invalid("max_cache_gib", format!("{gib} must be > 0")));
         }
         if let Some(t) = &self.truncation {
-            if !(0.0..=1.0).contains(&t.delta) {
-                return Err(Error::invalid("delta", format!("{} must be in [0, 1]", t.delta)));
+            if !(0.0..=1.0).contains(&t.probe_threshold) {
+                let v = t.probe_threshold;
+                return Err(Error::invalid(
+                    "rl.rollout.truncation.probe_threshold",
+                    format!("{v} must be in [0, 1]"),
+                ));
             }
             if t.probe_max_tokens < 2 {
                 return Err(Error::invalid("probe_max_tokens", "must be at least 2 (the first is skipped)"));

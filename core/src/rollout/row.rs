@@ -296,7 +296,7 @@ impl Row {
         }
         let c = confidence(logprobs, stopped, t.strict);
         let (pause, tokens) = (*pause, ids.len());
-        let exited = c > t.delta;
+        let exited = c > t.probe_threshold;
         self.out.probes.push(ProbeRecord { position: pause, confidence: c, tokens, exited });
         if exited {
             return self.close(pause, ExitType::EarlyExit, s).map(Some);

@@ -19,7 +19,6 @@
 //! \boxed{39}
 //! ```
 
-mod recipe;
 mod trace;
 mod vocab;
 
@@ -29,9 +28,8 @@ use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
-pub use recipe::recipe;
 pub use trace::{Example, Segment, TokenizedExample};
-pub use vocab::{EOS, model_config, tokenizer, tokenizer_files};
+pub use vocab::{EOS, TinyModel, model_config, tokenizer, tokenizer_files};
 
 /// One difficulty level: how many operands and how many digits the later operands have (the
 /// first operand always has two digits; every value along the chain stays in 0..=99).
@@ -59,6 +57,23 @@ pub struct TaskConfig {
     /// Share of supervised examples cut at a random line and answered right away (loss on the answer
     /// only), so that the probe's confidence means something. Default 0.3.
     pub probe_example_rate: f64,
+    /// Cut those examples only where at most this many operations are left to compute (0: after
+    /// the last line). An answer several operations ahead is one the model cannot yet compute, and
+    /// learning it slows the rest. Default 7 (anywhere).
+    pub probe_ops_left: usize,
+    /// Whether each line crossing ten slips with probability `slip_rate` (instead of one such line
+    /// per trace) and the slip is trained like the rest: the quick line is unreliable where it
+    /// crosses ten, by construction, and only its check is sure. Default false.
+    pub slips_per_line: bool,
+    /// Probability that a line crossing ten is checked right after it (a slipped line always is).
+    /// Default 0.
+    pub hard_check_rate: f64,
+    /// Train on a fixed pool of this many problems (drawn once from the seed, held-out ones left
+    /// out) instead of fresh problems every step; 0 = fresh problems. A small pool is learnt by
+    /// heart quickly, which is what the learning guard in the tests checks. Default 0.
+    pub pool_size: usize,
+    /// The shape of the task's model.
+    pub model: TinyModel,
 }
 
 impl Default for TaskConfig {
@@ -73,6 +88,11 @@ impl Default for TaskConfig {
             redundant_checks: vec![0.1, 0.3, 0.35, 0.25],
             early_check_rate: 0.3,
             probe_example_rate: 0.3,
+            probe_ops_left: 7,
+            slips_per_line: false,
+            hard_check_rate: 0.0,
+            pool_size: 0,
+            model: TinyModel::default(),
         }
     }
 }
@@ -80,6 +100,7 @@ impl Default for TaskConfig {
 impl TaskConfig {
     /// Checks every knob, naming the one at fault.
     pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
         if self.levels.is_empty() {
             return Err(Error::invalid("task.levels", "needs at least one level"));
         }
@@ -95,6 +116,7 @@ impl TaskConfig {
             ("task.slip_rate", self.slip_rate),
             ("task.early_check_rate", self.early_check_rate),
             ("task.probe_example_rate", self.probe_example_rate),
+            ("task.hard_check_rate", self.hard_check_rate),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(Error::invalid(name, format!("{p} must be in [0, 1]")));

@@ -67,7 +67,15 @@ impl Example {
     /// learns to be sure only when the lines so far determine the answer.
     pub fn probe(chain: &Chain, config: &TaskConfig, rng: &mut Rng) -> Example {
         let lines = think_lines(chain, config, rng);
-        let cut = 1 + rng.below(lines.len());
+        // Cut where at most `probe_ops_left` operations are still to compute.
+        let mut left = chain.ops.len();
+        let cuts: Vec<usize> = (1..=lines.len())
+            .filter(|&k| {
+                left -= usize::from(!lines[k - 1][0].text.starts_with("Wait"));
+                left <= config.probe_ops_left
+            })
+            .collect();
+        let cut = cuts[rng.below(cuts.len())];
         let mut segments: Vec<Segment> = lines.into_iter().take(cut).flatten().collect();
         segments.push(seg("</think>\n\n", false));
         segments.push(seg(format!("\\boxed{{{}}}{}", chain.answer(), super::EOS), true));
@@ -116,16 +124,22 @@ fn check(a: i64, op: char, x: i64, r: i64) -> String {
 fn think_lines(chain: &Chain, config: &TaskConfig, rng: &mut Rng) -> Vec<Vec<Segment>> {
     let v = chain.values();
     let n = chain.ops.len();
-    let hard: Vec<usize> = (0..n).filter(|&i| crosses_ten(v[i], chain.ops[i].0, chain.ops[i].1)).collect();
+    let is_hard = |i: usize| crosses_ten(v[i], chain.ops[i].0, chain.ops[i].1);
+    let hard: Vec<usize> = (0..n).filter(|&i| is_hard(i)).collect();
     // Slips happen where direct computation is hard: on a line that crosses ten.
-    let slip = (!hard.is_empty() && rng.uniform() < config.slip_rate).then(|| hard[rng.below(hard.len())]);
+    let slips: Vec<bool> = if config.slips_per_line {
+        (0..n).map(|i| is_hard(i) && rng.uniform() < config.slip_rate).collect()
+    } else {
+        let one = (!hard.is_empty() && rng.uniform() < config.slip_rate).then(|| hard[rng.below(hard.len())]);
+        (0..n).map(|i| one == Some(i)).collect()
+    };
     let early = (n >= 2 && rng.uniform() < config.early_check_rate).then(|| rng.below(n - 1));
     let mut lines = Vec::new();
     for (i, &(op, x)) in chain.ops.iter().enumerate() {
         let (a, r) = (v[i], v[i + 1]);
-        if slip == Some(i) {
-            // A wrong result (off by one or ten; not trained), then the check that gets it right;
-            // the chain goes on from the checked value.
+        if slips[i] {
+            // A wrong result (off by one or ten), then the check that gets it right; the chain goes
+            // on from the checked value.
             let wrong = [r + 10, r - 10, r + 1, r - 1]
                 .into_iter()
                 .filter(|w| (0..=99).contains(w))
@@ -133,14 +147,15 @@ fn think_lines(chain: &Chain, config: &TaskConfig, rng: &mut Rng) -> Vec<Vec<Seg
                 .unwrap_or(r + 1);
             lines.push(vec![
                 seg(format!("{a}{op}{x}="), true),
-                seg(wrong.to_string(), false),
+                seg(wrong.to_string(), config.slips_per_line),
                 seg("\n", true),
             ]);
             lines.push(vec![seg(check(a, op, x, r), true)]);
             continue;
         }
         lines.push(vec![seg(line(a, op, x, r), true)]);
-        if early == Some(i) {
+        let checked = is_hard(i) && config.hard_check_rate > 0.0 && rng.uniform() < config.hard_check_rate;
+        if checked || early == Some(i) {
             lines.push(vec![seg(check(a, op, x, r), true)]);
         }
     }

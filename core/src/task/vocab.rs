@@ -1,6 +1,7 @@
 //! The built-in task's tokenizer (a real `tokenizers` tokenizer, so every path is the one HF models
 //! take) and its tiny Qwen3-architecture model.
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::model::{Architecture, Dtype, ModelConfig, RopeScaling};
@@ -67,29 +68,93 @@ pub fn tokenizer() -> Tokenizer {
     Tokenizer::from_inner(inner, vec![0])
 }
 
-/// A tiny Qwen3 (4 layers, width 128, 0.8 M parameters) sized for a laptop CPU or a browser tab.
-pub fn model_config() -> ModelConfig {
-    ModelConfig {
-        architecture: Architecture::Qwen3,
-        vocab_size: VOCAB.len(),
-        hidden_size: 128,
-        intermediate_size: 384,
-        num_hidden_layers: 4,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        head_dim: 32,
-        rms_norm_eps: 1e-6,
-        rope_theta: 10_000.0,
-        rope_scaling: RopeScaling::Default,
-        max_position_embeddings: 512,
-        tie_word_embeddings: true,
-        qkv_bias: false,
-        o_bias: false,
-        mlp_bias: false,
-        qk_norm: true,
-        eos_token_ids: vec![0],
-        dtype: Dtype::F32,
+/// The shape of the task's tiny Qwen3 (`[task.model]`); the rest of its configuration is fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TinyModel {
+    /// Width of the residual stream. Default 128.
+    pub hidden_size: usize,
+    /// Width of the MLP. Default 384.
+    pub intermediate_size: usize,
+    /// Decoder layers. Default 4.
+    pub num_hidden_layers: usize,
+    /// Query heads. Default 4.
+    pub num_attention_heads: usize,
+    /// Key/value heads (grouped-query attention). Default 2.
+    pub num_key_value_heads: usize,
+    /// Width of one head. Default 32.
+    pub head_dim: usize,
+}
+
+impl Default for TinyModel {
+    fn default() -> Self {
+        TinyModel {
+            hidden_size: 128,
+            intermediate_size: 384,
+            num_hidden_layers: 4,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            head_dim: 32,
+        }
     }
+}
+
+impl TinyModel {
+    /// The model's configuration: a Qwen3 of this shape over the task's vocabulary.
+    pub fn config(&self) -> ModelConfig {
+        ModelConfig {
+            architecture: Architecture::Qwen3,
+            vocab_size: VOCAB.len(),
+            hidden_size: self.hidden_size,
+            intermediate_size: self.intermediate_size,
+            num_hidden_layers: self.num_hidden_layers,
+            num_attention_heads: self.num_attention_heads,
+            num_key_value_heads: self.num_key_value_heads,
+            head_dim: self.head_dim,
+            rms_norm_eps: 1e-6,
+            rope_theta: 10_000.0,
+            rope_scaling: RopeScaling::Default,
+            max_position_embeddings: 512,
+            tie_word_embeddings: true,
+            qkv_bias: false,
+            o_bias: false,
+            mlp_bias: false,
+            qk_norm: true,
+            eos_token_ids: vec![0],
+            dtype: Dtype::F32,
+        }
+    }
+
+    /// Checks the shape, naming the knob at fault.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let bad =
+            |name: &str, why: &str| Err(crate::error::Error::invalid(format!("task.model.{name}"), why));
+        for (name, v) in [
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("head_dim", self.head_dim),
+        ] {
+            if v == 0 || v > 16_384 {
+                return bad(name, "must be in 1..=16384");
+            }
+        }
+        if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
+            return bad("num_key_value_heads", "must divide num_attention_heads");
+        }
+        if !self.head_dim.is_multiple_of(2) {
+            return bad("head_dim", "must be even (rotary embeddings)");
+        }
+        Ok(())
+    }
+}
+
+/// The tiny Qwen3 of the default shape (4 layers, width 128, 0.8 M parameters), sized for a laptop
+/// CPU or a browser tab.
+pub fn model_config() -> ModelConfig {
+    TinyModel::default().config()
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! Sequences padded into one batch, and the log-probabilities a model gives their tokens.
 
-use burn::backend::DispatchDevice;
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -129,17 +128,21 @@ fn nll_sum(model: &CausalLm, batch: &TokenBatch) -> Tensor<1> {
     -(token_log_probs(model, batch, 1.0).log_probs * batch.mask.clone()).sum()
 }
 
-/// Threads worth using for the gradients of `rows` sequences on `device`: on the CPU backend, one
-/// per core with at least 8 rows each, because burn-flex runs a small model's operations on about
-/// one core (two threads made the tiny model's SFT step 20 % faster on two cores); one elsewhere
-/// (a GPU, or wasm, which has no threads).
+/// Parts the CPU backend splits a batch's gradients into, each on its own thread: burn-flex runs a
+/// small model's operations on about one core, and two threads made the tiny model's SFT step 20 %
+/// faster on two cores. A constant, not the machine's core count: the split decides the order in
+/// which the gradients are summed, so a core count in its place made the trained model depend on
+/// the machine.
+pub const CPU_GRADIENT_SHARDS: usize = 2;
+
+/// Parts for the gradients of `rows` sequences on `device`: on the CPU backend
+/// [`CPU_GRADIENT_SHARDS`] with at least 8 rows each; one elsewhere (a GPU, or wasm, which has no
+/// threads).
 pub fn gradient_shards(device: &Device, rows: usize) -> usize {
-    let cpu = matches!(device.clone().without_autodiff().as_dispatch(), DispatchDevice::Flex(_));
-    if cfg!(target_arch = "wasm32") || !cpu {
+    if cfg!(target_arch = "wasm32") || !crate::device::is_cpu(device) {
         return 1;
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.min(rows / 8).max(1)
+    CPU_GRADIENT_SHARDS.min(rows / 8).max(1)
 }
 
 /// The supervised loss (mean negative log-likelihood of the trained tokens) of `sequences`, which

@@ -2,8 +2,8 @@
 //! where one exists; every struct validates itself before any work starts.
 //!
 //! The defaults are the paper's release setting for Hugging Face models (Qwen3 and kin, real
-//! problem sets). The built-in task's tiny model trains with its own recipe,
-//! [`crate::task::recipe`].
+//! problem sets; `recipes/release.toml` lists them). The built-in task's tiny model trains with its
+//! own recipe, `recipes/builtin.toml` ([`super::recipe`]).
 
 use std::path::PathBuf;
 
@@ -22,18 +22,21 @@ use crate::task::TaskConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SftConfig {
-    /// Optimizer steps (0 skips the warm start). Default 0; the built-in recipe: 600.
+    /// Optimizer steps (0 skips the warm start). Default 0.
     pub max_steps: usize,
     /// Examples per step. Default 32.
     pub batch_size: usize,
-    /// Default: the [`OptimConfig`] defaults (the built-in recipe: lr 3e-3, 100 warm-up steps,
-    /// cosine decay).
+    /// Default: the [`OptimConfig`] defaults.
     pub optim: OptimConfig,
+    /// Every this many steps, a probe-free evaluation on the first `eval.eval_subset` held-out
+    /// problems (`eval/accuracy` in the step's record): the curve that shows the warm start is past
+    /// the point where it learns the task. 0 = none. Default 0.
+    pub eval_steps: usize,
 }
 
 impl Default for SftConfig {
     fn default() -> Self {
-        SftConfig { max_steps: 0, batch_size: 32, optim: OptimConfig::default() }
+        SftConfig { max_steps: 0, batch_size: 32, optim: OptimConfig::default(), eval_steps: 0 }
     }
 }
 
@@ -59,7 +62,7 @@ pub struct RlConfig {
     /// into micro-batches of similar lengths, so padding every row to the batch's longest costs
     /// little; the update is the same as one batch's. Default 8192.
     pub micro_batch_tokens: usize,
-    /// Default: the [`OptimConfig`] defaults (the built-in recipe: lr 3e-5 after 10 warm-up steps).
+    /// Default: the [`OptimConfig`] defaults.
     pub optim: OptimConfig,
     /// The policy loss.
     pub grpo: GrpoConfig,
@@ -120,8 +123,11 @@ pub struct EvalConfig {
     pub top_p: f32,
     /// Response tokens at most. Default 16,384 (the training budget).
     pub max_completion_length: usize,
-    /// Run the probe loop while evaluating (the DEER baseline), with `rl.rollout.truncation`. Default false.
+    /// Run the probe loop while evaluating (the DEER baseline), with `rl.rollout.truncation`'s
+    /// probes. Default false.
     pub deer: bool,
+    /// The probe confidence at which DEER stops thinking. Default 0.95 (the paper's).
+    pub deer_threshold: f64,
     /// During RL, evaluate every this many steps on the first `eval_subset` problems (0 = never).
     /// Default 100.
     pub eval_steps: usize,
@@ -137,6 +143,7 @@ impl Default for EvalConfig {
             top_p: 0.9,
             max_completion_length: 16384,
             deer: false,
+            deer_threshold: 0.95,
             eval_steps: 100,
             eval_subset: 100,
         }
@@ -178,8 +185,7 @@ pub struct TrainConfig {
     /// Write a metrics record every this many optimizer steps. Default 1.
     pub logging_steps: usize,
     /// Methods trained at the same time, each on its own thread (results do not depend on it).
-    /// Default 1; the built-in recipe uses 2, because its tiny model's small operations leave
-    /// most of a second core idle.
+    /// Default 1.
     pub jobs: usize,
     /// What samples the training rollouts: `local` (this process) or `vllm` (the servers of
     /// `vllm`). Evaluations run in this process either way. Default local.
@@ -302,6 +308,10 @@ impl TrainConfig {
         if self.eval.num_problems == 0 && self.eval_data.is_none() {
             return Err(Error::invalid("eval.num_problems", "must be at least 1"));
         }
+        if !(0.0..=1.0).contains(&self.eval.deer_threshold) {
+            let v = self.eval.deer_threshold;
+            return Err(Error::invalid("eval.deer_threshold", format!("{v} must be in [0, 1]")));
+        }
         if self.eval.max_completion_length == 0 {
             return Err(Error::invalid("eval.max_completion_length", "must be at least 1"));
         }
@@ -322,7 +332,7 @@ mod tests {
 
     #[test]
     fn validation_names_the_option() {
-        let mut c = crate::task::recipe();
+        let mut c = crate::train::builtin_recipe();
         c.validate().unwrap();
         c.rl.gradient_accumulation_steps = 129;
         assert!(c.validate().unwrap_err().to_string().contains("rl.gradient_accumulation_steps"));

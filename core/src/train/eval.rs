@@ -42,7 +42,8 @@ pub struct EvalReport {
 
 impl EvalConfig {
     /// The rollout settings of an evaluation: one response per problem, this config's sampling, and
-    /// the triggers and cache bound of `base` (the training rollout); its probes too when `deer` is on.
+    /// the triggers and cache bound of `base` (the training rollout); when `deer` is on, its probes
+    /// too, exiting at `deer_threshold`.
     pub fn rollout(&self, base: &RolloutConfig, seed: u64) -> RolloutConfig {
         RolloutConfig {
             num_generations: 1,
@@ -50,7 +51,10 @@ impl EvalConfig {
             sampling: SamplingConfig { temperature: self.temperature, top_k: 0, top_p: self.top_p, seed },
             triggers: base.triggers.clone(),
             think_end: base.think_end.clone(),
-            truncation: if self.deer { base.truncation.clone() } else { None },
+            truncation: base.truncation.clone().filter(|_| self.deer).map(|mut t| {
+                t.probe_threshold = self.deer_threshold;
+                t
+            }),
             max_cache_gib: base.max_cache_gib,
         }
     }

@@ -202,8 +202,13 @@ impl Phase {
             }
         };
         let done = step >= self.total;
-        if matches!(self.kind, PhaseKind::Rl(_)) && c.eval.eval_steps > 0 && step % c.eval.eval_steps == 0 {
-            // Probe-free held-out numbers next to the rollouts': whether shorter rollouts are internalised.
+        let eval_steps = match self.kind {
+            PhaseKind::Sft => c.sft.eval_steps,
+            PhaseKind::Rl(_) => c.eval.eval_steps,
+        };
+        if eval_steps > 0 && step % eval_steps == 0 {
+            // Probe-free held-out numbers: in SFT, the learning curve; in RL, next to the
+            // rollouts', whether shorter rollouts are internalised.
             let n = c.eval.eval_subset.min(run.data.held_out.len());
             let r = run.evaluate_on(self.model(), &run.data.held_out[..n], c.seed).await?;
             record["eval/accuracy"] = r.stats.accuracy.into();

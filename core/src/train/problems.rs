@@ -104,6 +104,13 @@ impl ProblemSet {
             ));
         }
         let mut rng = Rng::stream(seed ^ salt, step as u64);
+        if task.pool_size > 0 {
+            let pool = self.pool(seed);
+            if pool.is_empty() {
+                return Err(Error::invalid("task.pool_size", "every problem of the pool is held out"));
+            }
+            return Ok((0..n).map(|_| pool[rng.below(pool.len())].clone()).collect());
+        }
         let mut out = Vec::with_capacity(n);
         let mut rejected = 0;
         while out.len() < n {
@@ -126,6 +133,15 @@ impl ProblemSet {
             }
         }
         Ok(out)
+    }
+
+    /// The fixed pool of training problems of `seed` (`task.pool_size` of them, less the held-out
+    /// ones); empty for a user's list or without a pool.
+    pub fn pool(&self, seed: u64) -> Vec<Chain> {
+        let ProblemSet::Builtin { task, held_out, .. } = self else { return Vec::new() };
+        let mut pool = problems(task, seed ^ seeds::POOL, task.pool_size);
+        pool.retain(|c| !held_out.contains(&c.prompt()));
+        pool
     }
 
     /// The `n` problems of RL generation `index`.

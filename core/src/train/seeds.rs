@@ -8,6 +8,8 @@ use crate::rng::Rng;
 pub const HELD_OUT: u64 = 0x4e1d_5eed_0000_0000;
 /// The built-in task's SFT problems (a stream per step).
 pub const SFT_PROBLEMS: u64 = 0x5f7_0000;
+/// The fixed pool of training problems (`task.pool_size`).
+pub const POOL: u64 = 0x9001_0000_0000;
 /// The traces written for SFT problems (a stream per step).
 pub const SFT_TRACES: u64 = 0x5f7_7ace;
 /// Which problems of a training file are held out for evaluation.

@@ -2,6 +2,7 @@
 //! held-out problems (never trained on), and the files every saved model directory carries; and
 //! the model a run starts from.
 
+use burn::module::Module;
 use burn::tensor::Device;
 
 use super::config::TrainConfig;
@@ -145,8 +146,12 @@ pub fn prepare(config: &TrainConfig, device: &Device) -> Result<(RunData, Causal
     match &config.model {
         None => {
             let data = RunData::builtin(config)?;
-            device.seed(config.seed);
-            Ok((data, model::init(&task::model_config(), device)))
+            // Drawn on the CPU and moved: each backend has its own random generator, and a seed
+            // must give the same starting model on every one.
+            let cpu = if device.is_autodiff() { Device::flex().autodiff() } else { Device::flex() };
+            cpu.seed(config.seed);
+            let model = model::init(&config.task.model.config(), &cpu);
+            Ok((data, model.fork(device)))
         }
         Some(dir) => {
             let pretrained = Pretrained::load_as(dir, device, config.dtype)?;

@@ -92,6 +92,7 @@ pub(super) fn policy_gradients(
     let whole = MiniBatchSize {
         tokens: rows.iter().map(|&i| generation.rollouts[i].ids.len()).sum(),
         responses: rows.len(),
+        max_completion_length: c.rollout.max_completion_length,
     };
     let mut accumulator = GradientsAccumulator::new();
     let mut parts: Vec<Tensor<1>> = Vec::new();

@@ -17,7 +17,9 @@ fn fuzz_harness_catches_hangs_panics_and_memory() {
         bounded_with("hang", 0, Duration::from_millis(50), || std::thread::sleep(Duration::from_secs(1)))
     });
     let panic = std::panic::catch_unwind(|| bounded("panic", 0, || panic!("expected")));
-    let memory = std::panic::catch_unwind(|| bounded("memory", 0, || vec![1u8; 200 << 20].len()));
+    let memory = std::panic::catch_unwind(|| {
+        bounded("memory", 0, || std::hint::black_box(vec![1u8; 200 << 20]).len())
+    });
     assert!(hang.is_err() && panic.is_err() && memory.is_err());
     assert_eq!(bounded("fine", 10, || 1 + 1), 2);
 }

@@ -207,7 +207,7 @@ impl Client {
                 url,
                 format!(
                     "its weight-reload routes are off ({e}); start it with VLLM_SERVER_DEV_MODE=1 \
-                     (see the README's vLLM section)"
+                     (see docs/vllm.md)"
                 ),
             ));
         }

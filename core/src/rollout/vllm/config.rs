@@ -20,8 +20,10 @@ pub enum RolloutEngineKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VllmConfig {
-    /// Base URLs of the servers (`http://host:port`); the prompts of a step are spread over them.
-    pub urls: Vec<String>,
+    /// Base URLs of the servers (`http://host:port`; TRL: `vllm_server_base_url`, here one or
+    /// several); the prompts of a step are spread over them. A single URL may be given as a string.
+    #[serde(deserialize_with = "one_or_many")]
+    pub vllm_server_base_url: Vec<String>,
     /// Where the policy's weights are written for the servers to load after each optimizer step;
     /// a server must see it at the same path. Default `<output_dir>/vllm-weights`.
     pub weights_dir: Option<PathBuf>,
@@ -43,7 +45,7 @@ pub struct VllmConfig {
 impl Default for VllmConfig {
     fn default() -> Self {
         VllmConfig {
-            urls: Vec::new(),
+            vllm_server_base_url: Vec::new(),
             weights_dir: None,
             request_timeout_s: 600.0,
             max_retries: 4,
@@ -57,14 +59,15 @@ impl Default for VllmConfig {
 impl VllmConfig {
     /// Checks every knob, naming the one at fault.
     pub fn validate(&self) -> Result<()> {
-        if self.urls.is_empty() {
+        let name = "vllm.vllm_server_base_url";
+        if self.vllm_server_base_url.is_empty() {
             return Err(Error::invalid(
-                "vllm.urls",
-                "rollout_engine vllm needs at least one server URL (--vllm-url)",
+                name,
+                "rollout_engine vllm needs at least one server URL (--vllm-server-base-url)",
             ));
         }
-        if let Some(bad) = self.urls.iter().find(|u| !u.starts_with("http://")) {
-            return Err(Error::invalid("vllm.urls", format!("`{bad}` must start with http://")));
+        if let Some(bad) = self.vllm_server_base_url.iter().find(|u| !u.starts_with("http://")) {
+            return Err(Error::invalid(name, format!("`{bad}` must start with http://")));
         }
         for (name, v) in
             [("request_timeout_s", self.request_timeout_s), ("reload_timeout_s", self.reload_timeout_s)]
@@ -84,6 +87,20 @@ impl VllmConfig {
 
     /// The URLs without a trailing slash.
     pub fn base_urls(&self) -> Vec<String> {
-        self.urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect()
+        self.vllm_server_base_url.iter().map(|u| u.trim_end_matches('/').to_string()).collect()
     }
+}
+
+/// A list of strings, or one string as a list of one.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(url) => vec![url],
+        OneOrMany::Many(urls) => urls,
+    })
 }

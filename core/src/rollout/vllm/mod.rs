@@ -1,6 +1,6 @@
 //! Rollouts on running vLLM servers: the Dynamic Truncated Rollout over vLLM's HTTP API, with the
 //! policy's weights reloaded into the servers after every optimizer step. The servers are the
-//! user's (`vllm serve ...`, see the README); the configuration is always available, the engine
+//! user's (`vllm serve ...`, see docs/vllm.md); the configuration is always available, the engine
 //! only with the `vllm` feature (native builds; a browser has no server to talk to).
 
 mod config;
