@@ -102,7 +102,7 @@ fn mean_sd(xs: &[f64]) -> (f64, f64) {
 }
 
 /// The figures of one method over several seeds' runs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 struct AcrossSeeds {
     method: String,
     seeds: Vec<u64>,
@@ -132,17 +132,7 @@ pub fn across_seeds(root: &Path, runs: &[TrainConfig]) -> Result<()> {
             let i = match methods.iter().position(|m| m.method == name) {
                 Some(i) => i,
                 None => {
-                    methods.push(AcrossSeeds {
-                        method: name,
-                        seeds: vec![],
-                        accuracy: vec![],
-                        accuracy_vs_start: vec![],
-                        accuracy_vs_start_se: vec![],
-                        tokens_relative: vec![],
-                        mean_tokens: vec![],
-                        mean_steps: vec![],
-                        early_exit_rate: vec![],
-                    });
+                    methods.push(AcrossSeeds { method: name, ..AcrossSeeds::default() });
                     methods.len() - 1
                 }
             };
