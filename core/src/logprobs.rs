@@ -39,9 +39,9 @@ pub fn chunk_positions(model: &CausalLm) -> usize {
     (LOGITS_PER_CHUNK / model.config.vocab_size.max(1)).max(1)
 }
 
-/// [`token_log_probs`] from final (normed) hidden states [N, hidden] and targets [N]: the output
+/// [`token_log_probs`] from final (normed) hidden states `[N, hidden]` and targets `[N]`: the output
 /// projection and the selective log-softmax a chunk of [`chunk_positions`] positions at a time.
-/// Returns the log-probs and the entropies, [N] each.
+/// Returns the log-probs and the entropies, `[N]` each.
 ///
 /// Log-probs that carry no gradient (the KL reference's, the sampling policy's, a recompute's
 /// forward) go through `stepgrpo_shaders::head_log_probs`, which on wgpu fuses the projection into

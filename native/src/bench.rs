@@ -39,9 +39,13 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     repeat: usize,
     /// Also time truncated rollouts with probes against plain rollouts on the same prompts (needs
-    /// tokenizer.json; probes run with delta = 1 so both produce the same tokens).
+    /// tokenizer.json), with and without the probes' early stop; no probe may exit, so every run
+    /// produces the same tokens.
     #[arg(long)]
     rollout: bool,
+    /// With --rollout: the probes' threshold (a probe that passes it fails the benchmark).
+    #[arg(long, default_value_t = 0.95)]
+    probe_threshold: f64,
     /// Trigger words of the rollout benchmark, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "Wait")]
     triggers: Vec<String>,
@@ -117,15 +121,25 @@ struct Report {
 /// Truncated rollout with probes against plain sampling, same prompts and tokens.
 #[derive(Serialize, Debug)]
 struct RolloutReport {
+    /// The probes' threshold (none may exit, so every run produces the same tokens).
+    probe_threshold: f64,
     /// Seconds for the rollouts without probes.
     plain_s: f64,
-    /// Seconds with a probe at every trigger (none exits).
+    /// Seconds with a probe at every trigger, each stopped once it can no longer pass.
     probed_s: f64,
     /// probed_s / plain_s.
     ratio: f64,
-    /// Probes made in the probed run.
+    /// Seconds with every probe decoded to its end (`probe_early_stop = false`).
+    full_probes_s: f64,
+    /// full_probes_s / plain_s.
+    full_ratio: f64,
+    /// Probes made (the same in both probed runs).
     probes: usize,
-    /// Response tokens generated (identical in both runs).
+    /// Greedy probe tokens decoded with the early stop.
+    probe_tokens: usize,
+    /// Greedy probe tokens decoded without it.
+    full_probe_tokens: usize,
+    /// Response tokens generated (identical in every run).
     tokens: usize,
 }
 
@@ -141,23 +155,42 @@ fn bench_rollout(args: &Args, device: &Device, prompts: &[Vec<u32>]) -> anyhow::
         triggers: triggers.clone(),
         ..RolloutConfig::default()
     };
-    let never_exit = TruncationConfig {
-        probe_threshold: 1.0,
+    let probing = |probe_early_stop| TruncationConfig {
+        probe_threshold: args.probe_threshold,
+        probe_early_stop,
+        // No other exit either: every run decodes the plain rollout's tokens.
         think_budget_ratio: 1.0,
+        budget_margin: 0,
         repetition_window: 0,
         ..Default::default()
     };
     let run = |c: &RolloutConfig| pollster::block_on(rollout(&p.model, tok, prompts, &[], c));
-    let (plain, probed) = (config(None), config(Some(never_exit)));
-    let outputs = run(&probed)?;
+    let (plain, probed, full) = (config(None), config(Some(probing(true))), config(Some(probing(false))));
+    let (reference, cut, whole) = (run(&plain)?, run(&probed)?, run(&full)?);
+    let ids = |rs: &[stepgrpo_core::rollout::Rollout]| rs.iter().map(|r| r.ids.clone()).collect::<Vec<_>>();
+    anyhow::ensure!(
+        ids(&reference) == ids(&cut) && ids(&cut) == ids(&whole),
+        "the probed rollouts decode other tokens than the plain ones ({} early exits at --probe-threshold {}: raise it)",
+        cut.iter().chain(&whole).filter(|r| r.exit == stepgrpo_core::rollout::ExitType::EarlyExit).count(),
+        args.probe_threshold
+    );
+    let probe_tokens = |rs: &[stepgrpo_core::rollout::Rollout]| -> usize {
+        rs.iter().flat_map(|r| r.probes.iter().map(|p| p.tokens)).sum()
+    };
     let plain_s = best_of(args.repeat, || run(&plain).map(drop).map_err(Into::into))?;
     let probed_s = best_of(args.repeat, || run(&probed).map(drop).map_err(Into::into))?;
+    let full_probes_s = best_of(args.repeat, || run(&full).map(drop).map_err(Into::into))?;
     Ok(RolloutReport {
+        probe_threshold: args.probe_threshold,
         plain_s,
         probed_s,
         ratio: probed_s / plain_s,
-        probes: outputs.iter().map(|r| r.probes.len()).sum(),
-        tokens: outputs.iter().map(|r| r.ids.len()).sum(),
+        full_probes_s,
+        full_ratio: full_probes_s / plain_s,
+        probes: cut.iter().map(|r| r.probes.len()).sum(),
+        probe_tokens: probe_tokens(&cut),
+        full_probe_tokens: probe_tokens(&whole),
+        tokens: reference.iter().map(|r| r.ids.len()).sum(),
     })
 }
 
@@ -297,9 +330,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("training step     {:.3} s", report.train_step_s);
         if let Some(r) = &report.rollout {
             println!(
-                "rollout probes    {:.2}x the plain rollout time ({} probes, {} tokens)",
-                r.ratio, r.probes, r.tokens
+                "rollout probes    {:.2}x the plain rollout time ({} probes decoding {} tokens; {} tokens)",
+                r.ratio, r.probes, r.probe_tokens, r.tokens
             );
+            println!("  without early stop {:.2}x ({} probe tokens)", r.full_ratio, r.full_probe_tokens);
         }
     }
     Ok(())

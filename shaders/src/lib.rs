@@ -3,10 +3,10 @@
 //!
 //! | operation | kernel | saves |
 //! |---|---|---|
-//! | [`selective_log_softmax`] | `selective_log_softmax{,_backward}.wgsl` | the [N, V] log-softmax and its autodiff state |
-//! | [`head_log_probs`] (log-probs without a gradient) | `fused_head{,_combine}.wgsl` | the [N, V] logits themselves, and the f32 copy of an f16 output projection |
-//! | [`sample`] | `sample.wgsl` | reading [N, V] logits back to the host every decoding step |
-//! | [`probe_confidence`] | `probe_confidence.wgsl` | reading a probe's [N, T, V] logits back |
+//! | [`selective_log_softmax`] | `selective_log_softmax{,_backward}.wgsl` | the `[N, V]` log-softmax and its autodiff state |
+//! | [`head_log_probs`] (log-probs without a gradient) | `fused_head{,_combine}.wgsl` | the `[N, V]` logits themselves, and the f32 copy of an f16 output projection |
+//! | [`sample`] | `sample.wgsl` | reading `[N, V]` logits back to the host every decoding step |
+//! | [`probe_confidence`] | `probe_confidence.wgsl` | reading a probe's `[N, T, V]` logits back |
 //! | [`group_advantages`] | `group_advantages.wgsl` | a host round trip between rewards and the loss |
 //! | [`matmul_nt`] | `src/cpu.rs` (burn-flex on x86-64 with AVX2) | gemm copying every projection's weight (311 MB for a Qwen3 output projection) each decoding step |
 //!
@@ -16,6 +16,8 @@
 //! for a few rows of f32 (weights in f32, bf16 or f16) on the native x86-64 CPU device, the plain burn version in [`generic`]
 //! everywhere else. Callers never know the difference, and the parity tests hold
 //! both to the same answers.
+// Every public item carries a doc line (clippy -D warnings makes this an error).
+#![warn(missing_docs)]
 
 mod autodiff;
 #[cfg(target_arch = "x86_64")]
@@ -46,14 +48,14 @@ fn on_kernels(t: &Tensor<2>) -> bool {
 /// Log-probabilities of chosen tokens, and the entropy of each row's distribution.
 #[derive(Debug, Clone)]
 pub struct TokenLogProbs {
-    /// `log softmax(logits[n])[ids[n]]` [N]; differentiable.
+    /// `log softmax(logits[n])[ids[n]]` `[N]`; differentiable.
     pub log_probs: Tensor<1>,
-    /// `-sum p log p` of each row [N]; a metric, carries no gradient.
+    /// `-sum p log p` of each row `[N]`; a metric, carries no gradient.
     pub entropy: Tensor<1>,
 }
 
-/// Log-prob of `ids` [N] under each row of `logits` [N, V], and each row's entropy, without
-/// materialising the [N, V] log-softmax. Gradients flow into `logits` through `log_probs`.
+/// Log-prob of `ids` `[N]` under each row of `logits` `[N, V]`, and each row's entropy, without
+/// materialising the `[N, V]` log-softmax. Gradients flow into `logits` through `log_probs`.
 pub fn selective_log_softmax(logits: Tensor<2>, ids: Tensor<1, Int>) -> TokenLogProbs {
     if !on_kernels(&logits) {
         return generic::selective_log_softmax(logits, ids);
@@ -62,11 +64,11 @@ pub fn selective_log_softmax(logits: Tensor<2>, ids: Tensor<1, Int>) -> TokenLog
     TokenLogProbs { log_probs: Tensor::from_dispatch(log_probs), entropy: Tensor::from_dispatch(entropy) }
 }
 
-/// Log-prob of `ids` [N] and entropy of each row of the logits `z = hidden · weight^T /
+/// Log-prob of `ids` `[N]` and entropy of each row of the logits `z = hidden · weight^T /
 /// temperature`, from final hidden states `hidden` [N, d] and an output projection `weight` [V, d]
 /// (a tied embedding, or an untied head's weight transposed): `log_probs[n] = z[n, ids[n]] -
 /// logsumexp(z[n])`, `entropy[n] = -sum p log p`. Where [`head_log_probs_is_fused`], one kernel
-/// pass keeps per-(row, tile of ids) softmax partials and a second merges them, so the [N, V]
+/// pass keeps per-(row, tile of ids) softmax partials and a second merges them, so the `[N, V]`
 /// logits never exist; it carries no gradient. Everywhere else it is [`matmul_nt`] and
 /// [`selective_log_softmax`] a chunk of rows at a time (differentiable, the same numbers).
 pub fn head_log_probs(
@@ -162,14 +164,14 @@ impl SamplingParams {
 /// Drawn tokens.
 #[derive(Debug, Clone)]
 pub struct Sampled {
-    /// The chosen id of each row [N].
+    /// The chosen id of each row `[N]`.
     pub ids: Tensor<1, Int>,
     /// Its log-probability under the model's untempered, unfiltered distribution (the softmax of
-    /// all V logits, as the training loss computes it) [N].
+    /// all V logits, as the training loss computes it) `[N]`.
     pub log_probs: Tensor<1>,
 }
 
-/// Draws one token per row (no gradient) of `logits` [N, V]. `uniforms` [N] are the row's random numbers in
+/// Draws one token per row (no gradient) of `logits` `[N, V]`. `uniforms` `[N]` are the row's random numbers in
 /// [0, 1) (drawn by the caller, so streams are seeded and reproducible on every backend); a
 /// negative uniform makes that row greedy (e.g. a row that is probing). Among the kept tokens
 /// (see [`SamplingParams`]; only ids below its `vocab_limit`), the sample is the first id whose
@@ -192,7 +194,7 @@ pub fn sample(logits: Tensor<2>, uniforms: Tensor<1>, params: SamplingParams) ->
     Sampled { ids: Tensor::from_dispatch(ids), log_probs: Tensor::from_dispatch(log_probs) }
 }
 
-/// Confidence of each row's probe from its logits [N, T, V] and its number of tokens [N]: the
+/// Confidence of each row's probe from its logits `[N, T, V]` and its number of tokens `[N]`: the
 /// geometric mean of the top-1 probabilities of tokens 2..len (the first is skipped: it only
 /// restates the format); 0 for a probe of fewer than two tokens.
 pub fn probe_confidence(logits: Tensor<3>, lengths: Tensor<1, Int>) -> Tensor<1> {
@@ -216,8 +218,8 @@ pub enum AdvantageScale {
     None,
 }
 
-/// Group-relative advantages of `rewards` [N]: each minus its group's mean, divided by the chosen
-/// spread + 1e-6. `groups` [N] names each response's group; groups may be interleaved. A group of
+/// Group-relative advantages of `rewards` `[N]`: each minus its group's mean, divided by the chosen
+/// spread + 1e-6. `groups` `[N]` names each response's group; groups may be interleaved. A group of
 /// one response gets 0.
 pub fn group_advantages(rewards: Tensor<1>, groups: Tensor<1, Int>, scale: AdvantageScale) -> Tensor<1> {
     let (rewards, groups) = (rewards.inner(), groups.inner());

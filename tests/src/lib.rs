@@ -1,4 +1,6 @@
 //! Shared helpers of the integration tests: fixture paths and the devices every test runs on.
+// Every public item carries a doc line (clippy -D warnings makes this an error).
+#![warn(missing_docs)]
 
 pub mod builtin;
 pub mod fuzz;

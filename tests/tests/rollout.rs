@@ -175,3 +175,61 @@ fn a_cache_bound_decodes_in_slices_to_the_same_rollouts() {
     assert_eq!(whole, sliced);
     assert!(whole.iter().any(|r| !r.probes.is_empty()), "probes ran in the slices");
 }
+
+/// A probe stopped once it can no longer pass changes nothing but the tokens it decodes: the
+/// same responses, exits and probe verdicts at thresholds on both sides of the probes' confidences.
+#[test]
+fn probes_stop_early_without_changing_a_rollout() {
+    let model = Pretrained::load(&fixture("hf/qwen3-tiny"), &Device::flex()).unwrap();
+    let (tok, _) = tokenizer_with_triggers(&model);
+    let sampled = |truncation: TruncationConfig| RolloutConfig {
+        num_generations: 8,
+        max_completion_length: 60,
+        sampling: SamplingConfig { temperature: 0.7, seed: 3, ..SamplingConfig::greedy() },
+        ..config(Some(truncation))
+    };
+    let probing = |threshold: f64, probe_early_stop: bool| TruncationConfig {
+        probe_threshold: threshold,
+        probe_early_stop,
+        strict: false,
+        inducer: "t1 t2".into(),
+        probe_max_tokens: 8,
+        budget_margin: 0,
+        think_budget_ratio: 1.0,
+        repetition_window: 0,
+        ..Default::default()
+    };
+    // The full probes' confidences place the thresholds: some probes pass, some fail.
+    let full = run(&model, &tok, &sampled(probing(1.0, false)));
+    let mut seen: Vec<f64> = full.iter().flat_map(|r| r.probes.iter().map(|p| p.confidence)).collect();
+    seen.sort_by(f64::total_cmp);
+    assert!(seen.len() >= 6, "the test needs probes, got {}", seen.len());
+    let (mut saved, mut exits) = (0, 0);
+    // Quantiles of the probes' confidences, and the default threshold, above all of them.
+    let thresholds = [0.25, 0.5, 0.75].map(|q| seen[(q * seen.len() as f64) as usize]);
+    for threshold in thresholds.into_iter().chain([TruncationConfig::default().probe_threshold]) {
+        let slow = run(&model, &tok, &sampled(probing(threshold, false)));
+        let fast = run(&model, &tok, &sampled(probing(threshold, true)));
+        for (s, f) in slow.iter().zip(&fast) {
+            assert_eq!(
+                (&s.ids, &s.log_probs, s.exit),
+                (&f.ids, &f.log_probs, f.exit),
+                "threshold {threshold}"
+            );
+            assert_eq!(s.probes.len(), f.probes.len());
+            for (a, b) in s.probes.iter().zip(&f.probes) {
+                assert_eq!((a.position, a.exited), (b.position, b.exited), "threshold {threshold}");
+                assert!(b.tokens <= a.tokens && (b.tokens < a.tokens) == b.cut_short);
+                if !b.cut_short {
+                    assert_eq!(a, b);
+                }
+                saved += a.tokens - b.tokens;
+                exits += a.exited as usize;
+            }
+        }
+    }
+    assert!(
+        saved > 0 && exits > 0,
+        "both verdicts occur ({exits} exits) and probes are cut ({saved} tokens)"
+    );
+}

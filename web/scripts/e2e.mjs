@@ -1,7 +1,8 @@
 // End-to-end test of the demo page in headless Chromium (Debian's, never a downloaded one):
 // trains a few SFT and RL steps through the page's controls and checks that metrics and rollouts
-// appear and change, that the page stays responsive, that a checkpoint survives export and import,
-// and that nothing is logged as an error. Saves a screenshot to web/test-results/.
+// appear and change, that the page stays responsive, that a checkpoint exports (and, on the CPU,
+// imports to the same answers), and that nothing is logged as an error. Saves a screenshot to
+// web/test-results/.
 //
 //   node scripts/e2e.mjs webgpu|cpu
 //
@@ -20,10 +21,11 @@ if (!['webgpu', 'cpu'].includes(mode)) {
 }
 const web = fileURLToPath(new URL('..', import.meta.url));
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-// Small on purpose, smaller on WebGPU: SwiftShader compiles and runs compute shaders on the CPU and
-// takes about a minute per step (the CPU backend a fraction of a second).
+// Small on purpose, smallest on WebGPU: SwiftShader compiles and runs compute shaders on the CPU and
+// takes 20-80 s per step (the CPU backend a fraction of a second), so there one step of each phase
+// shows that the WebGPU path trains, and the CPU run checks that metrics move from step to step.
 const SETTINGS = mode === 'webgpu'
-  ? { sftSteps: 2, sftBatchSize: 4, rlSteps: 2, numGenerations: 2, promptsPerStep: 1, maxCompletionLength: 32 }
+  ? { sftSteps: 1, sftBatchSize: 4, rlSteps: 1, numGenerations: 2, promptsPerStep: 1, maxCompletionLength: 24 }
   : { sftSteps: 3, sftBatchSize: 8, rlSteps: 2, numGenerations: 4, promptsPerStep: 2, maxCompletionLength: 48 };
 const MINUTE = 60_000;
 const started = Date.now();
@@ -106,15 +108,21 @@ try {
   const sft = rows.filter((r) => r.phase === 'sft');
   const rl = rows.filter((r) => r.phase === 'rl');
   check(sft.length === SETTINGS.sftSteps && rl.length === SETTINGS.rlSteps, `${rows.length} steps logged`);
-  check(sft[0].cells[3] !== sft[sft.length - 1].cells[3], `SFT loss changes (${sft[0].cells[3]} -> ${sft[sft.length - 1].cells[3]})`);
-  check(rl[0].cells.slice(3).join() !== rl[1].cells.slice(3).join(), `RL metrics change (${rl[0].cells.slice(3)} -> ${rl[1].cells.slice(3)})`);
+  if (SETTINGS.sftSteps > 1) {
+    check(sft[0].cells[3] !== sft[sft.length - 1].cells[3], `SFT loss changes (${sft[0].cells[3]} -> ${sft[sft.length - 1].cells[3]})`);
+  }
+  if (SETTINGS.rlSteps > 1) {
+    check(rl[0].cells.slice(3).join() !== rl[1].cells.slice(3).join(), `RL metrics change (${rl[0].cells.slice(3)} -> ${rl[1].cells.slice(3)})`);
+  }
   for (const chart of ['loss', 'reward', 'accuracy', 'tokens', 'steps', 'exit']) {
     const points = Number(await page.getAttribute(`#chart-${chart}`, 'data-points'));
     const want = chart === 'loss' ? SETTINGS.sftSteps : SETTINGS.rlSteps;
     check(points === want, `chart ${chart} has ${points} points`);
   }
-  check((await page.getAttribute('#group', 'data-step')) === '2', 'the rollout viewer shows the last step');
-  check((await page.locator('#group').innerText()) !== firstGroup, 'the rollouts change between steps');
+  check((await page.getAttribute('#group', 'data-step')) === String(SETTINGS.rlSteps), 'the rollout viewer shows the last step');
+  if (SETTINGS.rlSteps > 1) {
+    check((await page.locator('#group').innerText()) !== firstGroup, 'the rollouts change between steps');
+  }
 
   // Before/after: both models answered the same problem.
   check((await page.locator('#before .rollout').count()) === 1, 'the SFT model answered');
@@ -129,12 +137,15 @@ try {
     return Buffer.concat(chunks);
   })();
   check(bytes.length > 3_000_000, `exported a checkpoint of ${(bytes.length / 1e6).toFixed(2)} MB`);
-  await page.setInputFiles('#import', { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: bytes });
-  await page.waitForSelector('#checkpoint-status[data-imported="1"]', { timeout: 2 * MINUTE });
-  await page.click('#compare-button');
-  await page.waitForFunction(() => document.body.dataset.state === 'done' && !document.getElementById('compare-button').disabled,
-    null, { timeout: 5 * MINUTE });
-  check((await page.locator('#before .tokens').innerText()) === trainedAnswer, 'the imported checkpoint answers as the trained model did');
+  // Importing is the same code on either backend; its greedy answer costs a minute on SwiftShader.
+  if (mode === 'cpu') {
+    await page.setInputFiles('#import', { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: bytes });
+    await page.waitForSelector('#checkpoint-status[data-imported="1"]', { timeout: 2 * MINUTE });
+    await page.click('#compare-button');
+    await page.waitForFunction(() => document.body.dataset.state === 'done' && !document.getElementById('compare-button').disabled,
+      null, { timeout: 5 * MINUTE });
+    check((await page.locator('#before .tokens').innerText()) === trainedAnswer, 'the imported checkpoint answers as the trained model did');
+  }
 
   await mkdir(`${web}/test-results`, { recursive: true });
   await page.screenshot({ path: `${web}/test-results/e2e-${mode}.png`, fullPage: true });

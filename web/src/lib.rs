@@ -5,6 +5,8 @@
 //! JavaScript sees one class, [`api::Trainer`]; `js/client.js` runs it in a Web Worker and gives
 //! the page the same methods as promises. [`session::Session`] is the flow behind it in plain Rust:
 //! SFT steps, then RL steps of one method, metrics and the first group's responses after each step.
+// Every public item carries a doc line (clippy -D warnings makes this an error).
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod config;

@@ -16,7 +16,7 @@ impl From<ScaleRewards> for AdvantageScale {
     }
 }
 
-/// A_i = (R_i - mean of its group) / (std + 1e-6) for `rewards` [N], where `groups` [N] names each
+/// A_i = (R_i - mean of its group) / (std + 1e-6) for `rewards` `[N]`, where `groups` `[N]` names each
 /// response's group (groups may be interleaved). `scale` picks the std: the group's (GRPO,
 /// unbiased like torch.std), the batch's, or none (Dr. GRPO). A group of one response gets 0.
 pub fn group_advantages(rewards: Tensor<1>, groups: Tensor<1, Int>, scale: ScaleRewards) -> Tensor<1> {

@@ -5,7 +5,7 @@ use burn::tensor::Tensor;
 
 use super::config::{GrpoConfig, ImportanceSamplingLevel, KlEstimator, LossType};
 
-/// Per-token inputs of one mini-batch, all [responses, tokens] except `advantages` [responses].
+/// Per-token inputs of one mini-batch, all `[responses, tokens]` except `advantages` `[responses]`.
 pub struct PolicyBatch {
     /// Log-probs of the sampled tokens under the policy being trained (gradients flow here).
     pub log_probs: Tensor<2>,
@@ -39,7 +39,7 @@ pub struct MiniBatchSize {
     pub max_completion_length: usize,
 }
 
-/// The loss and the metrics of spec section 7, as scalar tensors ([1]) to read back asynchronously.
+/// The loss and the metrics of spec section 7, as scalar tensors (`[1]`) to read back asynchronously.
 pub struct GrpoLoss {
     /// pg_loss + beta * kl_loss: the quantity to minimise.
     pub loss: Tensor<1>,

@@ -110,7 +110,7 @@ impl CausalLm {
 
     /// Logits [batch, time, vocab] from final hidden states (see [`CausalLm::hidden`]). The tied
     /// weight is the [vocab, hidden] embedding, the layout `stepgrpo_shaders::matmul_nt` streams in
-    /// place on the CPU when decoding (a few rows); an untied head goes through [`linear`] like
+    /// place on the CPU when decoding (a few rows); an untied head goes through `linear` like
     /// every other projection.
     pub fn head(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {

@@ -17,6 +17,10 @@ pub struct TruncationConfig {
     pub max_probes: usize,
     /// Greedy tokens per probe at most. Default 20.
     pub probe_max_tokens: usize,
+    /// Stop a probe as soon as no continuation within `probe_max_tokens` can pass the threshold
+    /// (`rollout::probe::cannot_pass`). Exact: the same exits and responses, fewer probe tokens;
+    /// off, every probe runs to its end (its full confidence recorded). Default true.
+    pub probe_early_stop: bool,
     /// Text appended to the context to induce an answer. Default `\n**Final Answer**\n\boxed`.
     pub inducer: String,
     /// The probe stops when its text contains this. Default `</think>`.
@@ -38,6 +42,7 @@ impl Default for TruncationConfig {
             probe_threshold: 0.95,
             max_probes: 10,
             probe_max_tokens: 20,
+            probe_early_stop: true,
             inducer: "\n**Final Answer**\n\\boxed".into(),
             probe_stop: "</think>".into(),
             strict: true,

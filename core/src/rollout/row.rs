@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::config::{RolloutConfig, TruncationConfig};
-use super::probe::{ExitType, ProbeRecord, close_text, confidence};
+use super::probe::{ExitType, ProbeRecord, cannot_pass, close_text, confidence};
 use crate::decode::uniform;
 use crate::error::Result;
 use crate::rng::Rng;
@@ -290,14 +290,19 @@ impl Row {
         ids.push(id);
         let text = s.tokenizer.decode(&ids[ids.len().saturating_sub(WINDOW)..])?;
         let stopped = text.contains(t.probe_stop.as_str());
-        if !stopped && ids.len() < t.probe_max_tokens {
+        // A probe that can no longer pass ends here: its verdict is the one its end would give.
+        let at_end = stopped || ids.len() >= t.probe_max_tokens;
+        let cut_short =
+            !at_end && t.probe_early_stop && cannot_pass(logprobs, t.probe_max_tokens, t.probe_threshold);
+        if !at_end && !cut_short {
             self.queue.push_back(id);
             return Ok(None);
         }
+        // Strict mode: 0 for a probe cut short, as for any that did not end with the stop text.
         let c = confidence(logprobs, stopped, t.strict);
         let (pause, tokens) = (*pause, ids.len());
-        let exited = c > t.probe_threshold;
-        self.out.probes.push(ProbeRecord { position: pause, confidence: c, tokens, exited });
+        let exited = !cut_short && c > t.probe_threshold;
+        self.out.probes.push(ProbeRecord { position: pause, confidence: c, tokens, exited, cut_short });
         if exited {
             return self.close(pause, ExitType::EarlyExit, s).map(Some);
         }

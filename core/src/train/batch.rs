@@ -136,7 +136,7 @@ fn nll_sum(model: &CausalLm, batch: &TokenBatch) -> Tensor<1> {
 pub const CPU_GRADIENT_SHARDS: usize = 2;
 
 /// Parts for the gradients of `rows` sequences on `device`: on the CPU backend
-/// [`CPU_GRADIENT_SHARDS`] with at least 8 rows each; one elsewhere (a GPU, or wasm, which has no
+/// `CPU_GRADIENT_SHARDS` with at least 8 rows each; one elsewhere (a GPU, or wasm, which has no
 /// threads).
 pub fn gradient_shards(device: &Device, rows: usize) -> usize {
     if cfg!(target_arch = "wasm32") || !crate::device::is_cpu(device) {

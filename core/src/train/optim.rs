@@ -134,7 +134,7 @@ impl Optimizer {
         self.config.lr_at(step, self.total_steps)
     }
 
-    /// The global norm of `grads` over `model`'s parameters, a [1] tensor: read back (with the
+    /// The global norm of `grads` over `model`'s parameters, a `[1]` tensor: read back (with the
     /// loss) before [`Optimizer::apply`], so that a non-finite one can skip the update.
     pub fn grad_norm(model: &CausalLm, grads: &GradientsParams) -> Tensor<1> {
         let mut squares = SumSquares { grads, parts: Vec::new() };
