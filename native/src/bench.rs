@@ -14,7 +14,7 @@ use stepgrpo_core::logprobs::token_log_probs;
 use stepgrpo_core::model::{self, CausalLm, Dtype};
 use stepgrpo_core::pretrained::Pretrained;
 use stepgrpo_core::rng::Rng;
-use stepgrpo_core::rollout::{RolloutConfig, TruncationConfig, rollout};
+use stepgrpo_core::rollout::{ExitType, Rollout, RolloutConfig, TruncationConfig, rollout};
 use stepgrpo_core::steps::Triggers;
 
 use crate::DeviceArgs;
@@ -167,16 +167,15 @@ fn bench_rollout(args: &Args, device: &Device, prompts: &[Vec<u32>]) -> anyhow::
     let run = |c: &RolloutConfig| pollster::block_on(rollout(&p.model, tok, prompts, &[], c));
     let (plain, probed, full) = (config(None), config(Some(probing(true))), config(Some(probing(false))));
     let (reference, cut, whole) = (run(&plain)?, run(&probed)?, run(&full)?);
-    let ids = |rs: &[stepgrpo_core::rollout::Rollout]| rs.iter().map(|r| r.ids.clone()).collect::<Vec<_>>();
+    let ids = |rs: &[Rollout]| rs.iter().map(|r| r.ids.clone()).collect::<Vec<_>>();
     anyhow::ensure!(
         ids(&reference) == ids(&cut) && ids(&cut) == ids(&whole),
         "the probed rollouts decode other tokens than the plain ones ({} early exits at --probe-threshold {}: raise it)",
-        cut.iter().chain(&whole).filter(|r| r.exit == stepgrpo_core::rollout::ExitType::EarlyExit).count(),
+        cut.iter().chain(&whole).filter(|r| r.exit == ExitType::EarlyExit).count(),
         args.probe_threshold
     );
-    let probe_tokens = |rs: &[stepgrpo_core::rollout::Rollout]| -> usize {
-        rs.iter().flat_map(|r| r.probes.iter().map(|p| p.tokens)).sum()
-    };
+    let probe_tokens =
+        |rs: &[Rollout]| -> usize { rs.iter().flat_map(|r| r.probes.iter().map(|p| p.tokens)).sum() };
     let plain_s = best_of(args.repeat, || run(&plain).map(drop).map_err(Into::into))?;
     let probed_s = best_of(args.repeat, || run(&probed).map(drop).map_err(Into::into))?;
     let full_probes_s = best_of(args.repeat, || run(&full).map(drop).map_err(Into::into))?;
