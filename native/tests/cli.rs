@@ -98,6 +98,58 @@ fn bench_reports_json() {
     }
 }
 
+/// `bench --rollout`: plain, early-stopped and full probes decode the same tokens, the early stop
+/// fewer probe tokens.
+#[test]
+fn bench_rollout_compares_probes_with_and_without_the_early_stop() {
+    let dir = std::env::temp_dir().join(format!("stepgrpo-cli-bench-rollout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "generation_config.json", "model.safetensors"] {
+        std::fs::copy(format!("{FIXTURES}/hf/qwen3-tiny/{f}"), dir.join(f)).unwrap();
+    }
+    // A word-level tokenizer over the fixture's 384 ids, eight of them trigger words.
+    let triggers = ["Wait", "But", "Hmm", "Alternatively", "Check", "So", "Also", "Then"];
+    let vocab: serde_json::Map<String, serde_json::Value> = (0..384u32)
+        .map(|i| {
+            let word = triggers.get(i.wrapping_sub(100) as usize).map_or(format!("t{i}"), |w| w.to_string());
+            (word, i.into())
+        })
+        .collect();
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+        "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "t0"}
+    });
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let (ok, out, err) = stepgrpo(&[
+        "bench",
+        "--model",
+        dir.to_str().unwrap(),
+        "--batch",
+        "4",
+        "--prompt-len",
+        "8",
+        "--new-tokens",
+        "96",
+        "--repeat",
+        "1",
+        "--rollout",
+        "--triggers",
+        &triggers.join(","),
+        "--json",
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &v["rollout"];
+    let count = |key: &str| r[key].as_u64().unwrap_or_else(|| panic!("{key}: {out}"));
+    assert!(count("probes") > 0, "the test needs probes: {out}");
+    assert!(count("probe_tokens") < count("full_probe_tokens"), "{out}");
+    assert_eq!(count("tokens"), 4 * 96, "no probe exits and every row runs to its length: {out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn score_reproduces_every_reference_reward_case() {
     let cases: serde_json::Value =
