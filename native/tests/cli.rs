@@ -107,19 +107,10 @@ fn bench_rollout_compares_probes_with_and_without_the_early_stop() {
     for f in ["config.json", "generation_config.json", "model.safetensors"] {
         std::fs::copy(format!("{FIXTURES}/hf/qwen3-tiny/{f}"), dir.join(f)).unwrap();
     }
-    // A word-level tokenizer over the fixture's 384 ids, eight of them trigger words.
+    // A word-level tokenizer over the fixture's ids, eight of them (100-107) trigger words.
     let triggers = ["Wait", "But", "Hmm", "Alternatively", "Check", "So", "Also", "Then"];
-    let vocab: serde_json::Map<String, serde_json::Value> = (0..384u32)
-        .map(|i| {
-            let word = triggers.get(i.wrapping_sub(100) as usize).map_or(format!("t{i}"), |w| w.to_string());
-            (word, i.into())
-        })
-        .collect();
-    let tokenizer = serde_json::json!({
-        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
-        "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": null, "decoder": null,
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "t0"}
-    });
+    let words: Vec<(u32, &str)> = (100..).zip(triggers).collect();
+    let tokenizer = stepgrpo_tests::word_tokenizer_json(&words);
     std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
     let (ok, out, err) = stepgrpo(&[
         "bench",

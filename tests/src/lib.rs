@@ -55,16 +55,21 @@ pub fn ids(v: &serde_json::Value) -> Vec<u32> {
 /// A word-level tokenizer over the fixture models' 384 ids: id n is the word "tn", except the ids
 /// given in `words`. Decoding joins words with spaces, so every word is standalone.
 pub fn word_tokenizer(words: &[(u32, &str)]) -> stepgrpo_core::text::Tokenizer {
+    let json = word_tokenizer_json(words).to_string();
+    stepgrpo_core::text::Tokenizer::from_bytes(json.as_bytes(), "word-level".as_ref()).unwrap()
+}
+
+/// The `tokenizer.json` of [`word_tokenizer`], for a model directory.
+pub fn word_tokenizer_json(words: &[(u32, &str)]) -> serde_json::Value {
     let vocab: serde_json::Map<String, serde_json::Value> = (0..384u32)
         .map(|i| {
             let word = words.iter().find(|w| w.0 == i).map_or(format!("t{i}"), |w| w.1.to_string());
             (word, i.into())
         })
         .collect();
-    let json = serde_json::json!({
+    serde_json::json!({
         "version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
         "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": null, "decoder": null,
         "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "t0"}
-    });
-    stepgrpo_core::text::Tokenizer::from_bytes(json.to_string().as_bytes(), "word-level".as_ref()).unwrap()
+    })
 }
