@@ -76,6 +76,7 @@ fn sft_learns_a_fixed_pool_of_problems_on_every_backend() {
         num_attention_heads: 2,
         num_key_value_heads: 1,
         head_dim: 32,
+        initializer_range: 0.02,
     };
     let data = data(task::TaskConfig { pool_size: 16, model, ..task::TaskConfig::default() });
     let pool: Vec<_> = data.problems.pool(1).iter().map(task::Chain::problem).collect();

@@ -105,6 +105,13 @@ pub struct ModelConfig {
     pub eos_token_ids: Vec<u32>,
     /// The dtype the checkpoint was saved in.
     pub dtype: Dtype,
+    /// Standard deviation of freshly initialised weights (`initializer_range`; 0.02 when absent).
+    #[serde(default = "default_initializer_range")]
+    pub initializer_range: f64,
+}
+
+fn default_initializer_range() -> f64 {
+    0.02
 }
 
 fn field<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
@@ -233,6 +240,13 @@ impl ModelConfig {
             mlp_bias,
             qk_norm,
             eos_token_ids,
+            initializer_range: match field(raw, &["initializer_range"]) {
+                None => default_initializer_range(),
+                Some(v) => v
+                    .as_f64()
+                    .filter(|x| *x > 0.0 && x.is_finite())
+                    .ok_or_else(|| format!("`initializer_range` must be a positive number, found {v}"))?,
+            },
         })
     }
 
@@ -277,6 +291,7 @@ impl ModelConfig {
             "head_dim": self.head_dim,
             "hidden_act": "silu",
             "rms_norm_eps": self.rms_norm_eps,
+            "initializer_range": self.initializer_range,
             "max_position_embeddings": self.max_position_embeddings,
             "tie_word_embeddings": self.tie_word_embeddings,
             "rope_theta": self.rope_theta,
@@ -358,6 +373,7 @@ mod tests {
         assert_eq!(c.head_dim, 4);
         assert!(c.qk_norm);
         assert!(!c.tie_word_embeddings);
+        assert_eq!(c.initializer_range, 0.02);
     }
 
     #[test]
@@ -366,8 +382,10 @@ mod tests {
         v["rope_parameters"] = serde_json::json!({"rope_theta": 1e6, "rope_type": "default"});
         v["head_dim"] = 6.into();
         v["torch_dtype"] = "bfloat16".into();
+        v["initializer_range"] = 0.08.into();
         let c = ModelConfig::from_hf_json(&v).unwrap();
         assert_eq!(c.rope_theta, 1e6);
+        assert_eq!(c.initializer_range, 0.08);
         assert_eq!(c.head_dim, 6);
         assert_eq!(c.dtype, Dtype::BF16);
         // The dtype is written back as it came: a bf16 model is saved as bf16.
@@ -386,6 +404,9 @@ mod tests {
         let mut v = base();
         v.as_object_mut().unwrap().remove("vocab_size");
         assert!(ModelConfig::from_hf_json(&v).unwrap_err().contains("vocab_size"));
+        let mut v = base();
+        v["initializer_range"] = (-0.5).into();
+        assert!(ModelConfig::from_hf_json(&v).unwrap_err().contains("initializer_range"));
     }
 
     #[test]

@@ -9,10 +9,11 @@ use super::config::ModelConfig;
 use super::mlp::Mlp;
 use super::transformer::{CausalLm, DecoderLayer};
 
-/// A model with GPT-2-style initialisation: normal(0, 0.02) weights, output projections scaled
-/// down by the depth so the residual stream starts small. Seed the device for reproducibility.
+/// A model with GPT-2-style initialisation: normal(0, `initializer_range`) weights, output
+/// projections scaled down by the depth so the residual stream starts small. Seed the device for
+/// reproducibility.
 pub fn init(config: &ModelConfig, device: &Device) -> CausalLm {
-    let std = 0.02;
+    let std = config.initializer_range;
     let out_std = std / (2.0 * config.num_hidden_layers as f64).sqrt();
     let linear = |d_in: usize, d_out: usize, bias: bool, std: f64| {
         let mut l = LinearConfig::new(d_in, d_out)

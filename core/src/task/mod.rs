@@ -352,5 +352,8 @@ mod tests {
         c.slip_rate = 0.1;
         c.redundant_checks = vec![0.5];
         assert!(c.validate().unwrap_err().to_string().contains("task.redundant_checks"));
+        c.redundant_checks = TaskConfig::default().redundant_checks;
+        c.model.initializer_range = 0.0;
+        assert!(c.validate().unwrap_err().to_string().contains("task.model.initializer_range"));
     }
 }

@@ -69,7 +69,7 @@ pub fn tokenizer() -> Tokenizer {
 }
 
 /// The shape of the task's tiny Qwen3 (`[task.model]`); the rest of its configuration is fixed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TinyModel {
     /// Width of the residual stream. Default 128.
@@ -84,6 +84,8 @@ pub struct TinyModel {
     pub num_key_value_heads: usize,
     /// Width of one head. Default 32.
     pub head_dim: usize,
+    /// Standard deviation of the initial weights (HF's `initializer_range`). Default 0.02.
+    pub initializer_range: f64,
 }
 
 impl Default for TinyModel {
@@ -95,6 +97,7 @@ impl Default for TinyModel {
             num_attention_heads: 4,
             num_key_value_heads: 2,
             head_dim: 32,
+            initializer_range: 0.02,
         }
     }
 }
@@ -122,6 +125,7 @@ impl TinyModel {
             qk_norm: true,
             eos_token_ids: vec![0],
             dtype: Dtype::F32,
+            initializer_range: self.initializer_range,
         }
     }
 
@@ -143,6 +147,9 @@ impl TinyModel {
         }
         if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
             return bad("num_key_value_heads", "must divide num_attention_heads");
+        }
+        if !(self.initializer_range > 0.0 && self.initializer_range <= 1.0) {
+            return bad("initializer_range", "must be in (0, 1]");
         }
         if !self.head_dim.is_multiple_of(2) {
             return bad("head_dim", "must be even (rotary embeddings)");

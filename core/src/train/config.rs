@@ -32,11 +32,21 @@ pub struct SftConfig {
     /// problems (`eval/accuracy` in the step's record): the curve that shows the warm start is past
     /// the point where it learns the task. 0 = none. Default 0.
     pub eval_steps: usize,
+    /// Steps on full traces only before the cut examples (`task.probe_example_rate`) join: an
+    /// answer given before the lines that compute it can only be estimated, and learnt before the
+    /// arithmetic it slows the arithmetic down. Default 0 (cut examples from the start).
+    pub probe_examples_after: usize,
 }
 
 impl Default for SftConfig {
     fn default() -> Self {
-        SftConfig { max_steps: 0, batch_size: 32, optim: OptimConfig::default(), eval_steps: 0 }
+        SftConfig {
+            max_steps: 0,
+            batch_size: 32,
+            optim: OptimConfig::default(),
+            eval_steps: 0,
+            probe_examples_after: 0,
+        }
     }
 }
 

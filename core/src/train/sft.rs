@@ -16,7 +16,7 @@ use crate::decode::read_rows;
 use crate::error::{Error, Result};
 use crate::model::CausalLm;
 use crate::rng::Rng;
-use crate::task::Example;
+use crate::task::{Chain, Example, TaskConfig};
 use crate::text::Tokenizer;
 
 /// One SFT step, as one JSONL record.
@@ -90,9 +90,10 @@ impl SftTrainer {
         let chains =
             self.problems.chains(self.seed, seeds::SFT_PROBLEMS, self.step, self.config.batch_size)?;
         let mut rng = Rng::stream(self.seed ^ seeds::SFT_TRACES, self.step as u64);
-        let examples = chains
+        let full_traces_only = self.step < self.config.probe_examples_after;
+        let examples = examples(&chains, task, full_traces_only, &mut rng)
             .iter()
-            .map(|c| Example::sample(c, task, &mut rng).tokenize(&self.tokenizer))
+            .map(|e| e.tokenize(&self.tokenizer))
             .collect::<Result<Vec<_>>>()?;
         let sequences: Vec<Sequence> = examples
             .iter()
@@ -111,5 +112,32 @@ impl SftTrainer {
         }
         self.step += 1;
         Ok(SftMetrics { step: self.step, loss, grad_norm, learning_rate, nan_skipped: self.guard.skipped })
+    }
+}
+
+/// A step's supervised examples: full traces only while `full_traces_only`, else the task's mix of
+/// full and cut traces.
+fn examples(chains: &[Chain], task: &TaskConfig, full_traces_only: bool, rng: &mut Rng) -> Vec<Example> {
+    let example = |c: &Chain, rng: &mut Rng| match full_traces_only {
+        true => Example::trace(c, task, rng),
+        false => Example::sample(c, task, rng),
+    };
+    chains.iter().map(|c| example(c, rng)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_examples_join_only_when_asked() {
+        let task = TaskConfig { probe_example_rate: 1.0, ..TaskConfig::default() };
+        let chains = crate::task::problems(&task, 1, 16);
+        // A cut example closes the thinking untrained; a full trace trains its closing.
+        let cut = |e: &Example| e.segments.iter().any(|s| s.text == "</think>\n\n" && !s.trained);
+        let full = examples(&chains, &task, true, &mut Rng::new(2));
+        assert!(full.iter().all(|e| !cut(e)));
+        assert_eq!(full.len(), 16);
+        assert!(examples(&chains, &task, false, &mut Rng::new(2)).iter().all(cut));
     }
 }
