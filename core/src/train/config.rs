@@ -194,8 +194,8 @@ pub struct TrainConfig {
     pub save_steps: usize,
     /// Write a metrics record every this many optimizer steps. Default 1.
     pub logging_steps: usize,
-    /// Methods trained at the same time, each on its own thread (results do not depend on it).
-    /// Default 1.
+    /// Methods trained at the same time, each on its own thread (results do not depend on it), at
+    /// most 2. Default 1.
     pub jobs: usize,
     /// What samples the training rollouts: `local` (this process) or `vllm` (the servers of
     /// `vllm`). Evaluations run in this process either way. Default local.
@@ -288,6 +288,17 @@ impl TrainConfig {
         if self.jobs == 0 {
             return Err(Error::invalid("jobs", "must be at least 1"));
         }
+        if self.jobs > 2 {
+            // Seen: three methods at once hang in their first RL step, inside burn-autodiff's
+            // graph locking (a backward's cleanup against two other threads' registrations).
+            return Err(Error::invalid(
+                "jobs",
+                format!(
+                    "{} is more than 2: three concurrent autodiff graphs deadlock in burn-autodiff",
+                    self.jobs
+                ),
+            ));
+        }
         if self.methods.is_empty() {
             return Err(Error::invalid("methods", "name at least one method"));
         }
@@ -347,6 +358,9 @@ mod tests {
         c.rl.gradient_accumulation_steps = 129;
         assert!(c.validate().unwrap_err().to_string().contains("rl.gradient_accumulation_steps"));
         c.rl.gradient_accumulation_steps = 1;
+        c.jobs = 3;
+        assert!(c.validate().unwrap_err().to_string().contains("jobs"));
+        c.jobs = 2;
         c.rl.rollout.truncation = None;
         assert!(c.validate().unwrap_err().to_string().contains("rl.rollout.truncation"));
         c.methods = vec![Method::Grpo];
