@@ -66,7 +66,7 @@ impl Shape {
             qk_norm: true,
             eos_token_ids: Vec::new(),
             dtype: Dtype::F32,
-            initializer_range: 0.02,
+            initializer_range: model::INITIALIZER_RANGE,
         }
     }
 }

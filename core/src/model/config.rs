@@ -110,8 +110,11 @@ pub struct ModelConfig {
     pub initializer_range: f64,
 }
 
+/// HF's default `initializer_range`, GPT-2's.
+pub const INITIALIZER_RANGE: f64 = 0.02;
+
 fn default_initializer_range() -> f64 {
-    0.02
+    INITIALIZER_RANGE
 }
 
 fn field<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {

@@ -19,7 +19,7 @@ mod weights;
 pub use attention::{Attention, AttentionContext, SCORES_PER_BLOCK};
 pub use cache::KvCache;
 pub(crate) use config::token_ids;
-pub use config::{Architecture, ModelConfig, RopeScaling};
+pub use config::{Architecture, INITIALIZER_RANGE, ModelConfig, RopeScaling};
 pub use hf::{
     from_safetensors, hf_files, hf_files_untied, load, load_as, save, to_hf_safetensors, write_atomic,
 };

@@ -97,7 +97,7 @@ impl Default for TinyModel {
             num_attention_heads: 4,
             num_key_value_heads: 2,
             head_dim: 32,
-            initializer_range: 0.02,
+            initializer_range: crate::model::INITIALIZER_RANGE,
         }
     }
 }

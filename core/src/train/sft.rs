@@ -118,11 +118,9 @@ impl SftTrainer {
 /// A step's supervised examples: full traces only while `full_traces_only`, else the task's mix of
 /// full and cut traces.
 fn examples(chains: &[Chain], task: &TaskConfig, full_traces_only: bool, rng: &mut Rng) -> Vec<Example> {
-    let example = |c: &Chain, rng: &mut Rng| match full_traces_only {
-        true => Example::trace(c, task, rng),
-        false => Example::sample(c, task, rng),
-    };
-    chains.iter().map(|c| example(c, rng)).collect()
+    let example =
+        |c| if full_traces_only { Example::trace(c, task, rng) } else { Example::sample(c, task, rng) };
+    chains.iter().map(example).collect()
 }
 
 #[cfg(test)]
